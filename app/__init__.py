@@ -1,0 +1,76 @@
+"""Application factory: ``create_app(config)`` binds everything in named steps."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Flask
+
+from app import docs, health
+from app.auth import bp as auth_bp
+from app.auth import sessions
+from app.errors import register_error_handlers
+from app.extensions import api, db, migrate
+from config import INSTANCE_DIR, Config, config_from_env
+
+API_PREFIXES = ("/api/auth", "/api/v1/auth")
+
+
+def create_app(config: Config | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=True)
+    app.config.from_object(config if config is not None else config_from_env())
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    return app
+
+
+def register_logging(app: Flask) -> None:
+    level = app.config["LOG_LEVEL"]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("app").setLevel(level)
+
+
+def build_redis_client(app: Flask) -> redis.Redis:
+    """One client (one connection pool) per process, built after any fork.
+
+    Short connect and socket timeouts make an unreachable Redis a quick 503.
+    """
+    injected = app.config.get("SESSION_REDIS")
+    if injected is not None:  # tests inject fakeredis here
+        return injected  # type: ignore[no-any-return]
+    timeout = app.config["REDIS_SOCKET_TIMEOUT"]
+    return redis.Redis.from_url(
+        app.config["REDIS_URL"],
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
+        health_check_interval=30,
+    )
+
+
+def register_extensions(app: Flask) -> None:
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        INSTANCE_DIR.mkdir(exist_ok=True)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
+    client = build_redis_client(app)
+    app.extensions["redis"] = client
+    sessions.init_app(app, client)
+    api.init_app(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Token from /token"}
+    )
+    api.spec.components.security_scheme(
+        "cookieAuth",
+        {"type": "apiKey", "in": "cookie", "name": app.config["SESSION_COOKIE_NAME"]},
+    )
+    docs.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    api.register_blueprint(health.bp)
+    api.register_blueprint(auth_bp, url_prefix=API_PREFIXES[0])
+    for prefix in API_PREFIXES[1:]:
+        api.register_blueprint(auth_bp, url_prefix=prefix, name=prefix.strip("/").replace("/", "_"))

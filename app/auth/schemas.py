@@ -1,0 +1,193 @@
+"""marshmallow schemas for every request and response body of the auth API.
+
+Unknown fields are ignored (``EXCLUDE``), as the FastAPI back-end the
+front-end contract was written against does; every known field is strict.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import marshmallow as ma
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+
+from app.auth.passwords import BCRYPT_MAX_BYTES
+from app.validation import (
+    INVALID_EMAIL,
+    INVALID_USERNAME,
+    NOT_NULL,
+    NOT_OBJECT,
+    NOT_STRING,
+    ONE_IDENTIFIER,
+    PASSWORD_TOO_MANY_BYTES,
+    REQUIRED,
+    TOO_LONG,
+    TOO_SHORT,
+)
+
+EMAIL_MAX_LENGTH = 254
+USERNAME_MIN_LENGTH = 3
+USERNAME_MAX_LENGTH = 50
+PASSWORD_MAX_LENGTH = 1024
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+class Schema(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    error_messages = {"type": NOT_OBJECT.msg}
+
+
+class Text(ma.fields.String):
+    """A string field with the contract's messages for missing, null and non-string."""
+
+    default_error_messages = {
+        "required": REQUIRED.msg,
+        "null": NOT_NULL.msg,
+        "invalid": NOT_STRING.msg,
+        "invalid_utf8": NOT_STRING.msg,
+    }
+
+
+def length(minimum: int | None, maximum: int) -> Any:
+    def check(value: str) -> None:
+        if minimum is not None and len(value) < minimum:
+            raise ma.ValidationError(TOO_SHORT.msg.format(min=minimum))
+        if len(value) > maximum:
+            raise ma.ValidationError(TOO_LONG.msg.format(max=maximum))
+
+    return check
+
+
+def username_chars(value: str) -> None:
+    if not USERNAME_PATTERN.fullmatch(value):
+        raise ma.ValidationError(INVALID_USERNAME.msg)
+
+
+def password_length(value: str) -> None:
+    length(current_app.config["PASSWORD_MIN_LENGTH"], PASSWORD_MAX_LENGTH)(value)
+
+
+def password_bytes(value: str) -> None:
+    # bcrypt 5 refuses more than 72 bytes; refuse here rather than truncate.
+    if len(value.encode("utf-8")) > BCRYPT_MAX_BYTES:
+        raise ma.ValidationError(PASSWORD_TOO_MANY_BYTES.msg.format(max=BCRYPT_MAX_BYTES))
+
+
+def normalize_email(value: str) -> str:
+    """Trimmed, validated by ``email-validator``, lower-cased: the uniqueness key."""
+    value = value.strip()
+    if len(value) > EMAIL_MAX_LENGTH:
+        raise ma.ValidationError(TOO_LONG.msg.format(max=EMAIL_MAX_LENGTH))
+    try:
+        checked = validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        raise ma.ValidationError(INVALID_EMAIL.msg) from None
+    return checked.normalized.lower()
+
+
+class Email(Text):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return normalize_email(super()._deserialize(value, attr, data, **kwargs))
+
+
+class UtcDateTime(ma.fields.DateTime):
+    """ISO-8601 UTC with a ``Z`` and whole seconds; naive values are UTC (SQLite)."""
+
+    def _serialize(self, value: datetime | None, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- requests -----------------------------------------------------------------
+
+
+class RegisterIn(Schema):
+    username = Text(
+        required=True,
+        validate=[length(USERNAME_MIN_LENGTH, USERNAME_MAX_LENGTH), username_chars],
+        metadata={"example": "johndoe"},
+    )
+    email = Email(required=True, metadata={"example": "john@example.com"})
+    password = Text(
+        required=True,
+        validate=[password_length, password_bytes],
+        metadata={"example": "correct horse battery staple"},
+    )
+
+
+@dataclass(frozen=True)
+class Credentials:
+    password: str
+    email: str | None = None
+    username: str | None = None
+
+
+class CredentialsIn(Schema):
+    """Login and token input: ``password`` plus exactly one of ``email``/``username``.
+
+    For the OAuth2 password form ``username`` may hold an email address;
+    usernames cannot contain ``@``, so such a value is taken as an email.
+    """
+
+    email = Email(metadata={"example": "john@example.com"})
+    username = Text(validate=length(1, EMAIL_MAX_LENGTH), metadata={"example": "johndoe"})
+    password = Text(
+        required=True,
+        validate=[length(1, PASSWORD_MAX_LENGTH), password_bytes],
+        metadata={"example": "correct horse battery staple"},
+    )
+
+    @ma.validates_schema(pass_original=True, skip_on_field_errors=False)
+    def one_identifier(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        # Count what the client sent, so that an invalid email is not also
+        # reported as a missing identifier.
+        given = [name for name in ("email", "username") if name in original]
+        if len(given) != 1:
+            raise ma.ValidationError(ONE_IDENTIFIER.msg)
+
+    @ma.post_load
+    def to_credentials(self, data: dict[str, Any], **kwargs: Any) -> Credentials:
+        username = data.get("username")
+        if username is not None and "@" in username:
+            try:
+                return Credentials(password=data["password"], email=normalize_email(username))
+            except ma.ValidationError as error:
+                raise ma.ValidationError(error.messages, "username") from None
+        return Credentials(password=data["password"], email=data.get("email"), username=username)
+
+
+class LogoutIn(Schema):
+    """``/logout`` takes no input; any body is ignored."""
+
+
+# --- responses ----------------------------------------------------------------
+
+
+class UserOut(Schema):
+    id = ma.fields.Integer(required=True, metadata={"example": 1})
+    username = ma.fields.String(required=True, metadata={"example": "johndoe"})
+    email = ma.fields.String(required=True, metadata={"example": "john@example.com"})
+    created_at = UtcDateTime(required=True, metadata={"example": "2026-02-07T10:30:00Z"})
+    updated_at = UtcDateTime(required=True, metadata={"example": "2026-02-07T10:30:00Z"})
+
+
+class TokenOut(Schema):
+    access_token = ma.fields.String(required=True, metadata={"description": "Opaque session id"})
+    token_type = ma.fields.String(required=True, metadata={"example": "Bearer"})
+    user_id = ma.fields.String(required=True, metadata={"example": "1"})
+    expires_in = ma.fields.Integer(
+        required=True, metadata={"description": "Idle lifetime in seconds", "example": 1800}
+    )
+
+
+class MessageOut(Schema):
+    message = ma.fields.String(required=True, metadata={"example": "Successfully logged out"})

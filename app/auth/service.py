@@ -1,0 +1,78 @@
+"""Account use cases. Raise domain exceptions; know nothing of HTTP."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app.auth import sessions
+from app.auth.passwords import burn_verify, hash_password, verify_password
+from app.auth.schemas import Credentials
+from app.errors import EmailTaken, InvalidCredentials, NotAuthenticated, UsernameTaken
+from app.extensions import db
+from app.models import User
+
+log = logging.getLogger(__name__)
+
+
+def _find_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+
+
+def _find_by_username(username: str) -> User | None:
+    return db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+
+
+def _conflict(email: str, username: str) -> EmailTaken | UsernameTaken:
+    return EmailTaken() if _find_by_email(email) is not None else UsernameTaken()
+
+
+def register_user(username: str, email: str, password: str) -> User:
+    """Create an account. ``email`` is already normalised by the schema."""
+    if _find_by_email(email) is not None:
+        raise EmailTaken()
+    if _find_by_username(username) is not None:
+        raise UsernameTaken()
+    user = User(
+        username=username,
+        email=email,
+        password_hash=hash_password(password, current_app.config["BCRYPT_ROUNDS"]),
+    )
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # A concurrent registration won the race between our check and insert:
+        # the unique indexes stopped it, and the loser gets the same 400.
+        db.session.rollback()
+        raise _conflict(email, username) from None
+    log.info("user registered user_id=%s", user.id)
+    return user
+
+
+def authenticate(credentials: Credentials) -> User:
+    """The user these credentials belong to, or ``InvalidCredentials``."""
+    if credentials.email is not None:
+        user = _find_by_email(credentials.email)
+    else:
+        user = _find_by_username(credentials.username or "")
+    if user is None:
+        burn_verify(credentials.password, current_app.config["BCRYPT_ROUNDS"])
+        log.info("login failed: unknown account")
+        raise InvalidCredentials()
+    if not verify_password(credentials.password, user.password_hash):
+        log.info("login failed: wrong password user_id=%s", user.id)
+        raise InvalidCredentials()
+    return user
+
+
+def current_user() -> User:
+    """The user of the request's live session, or ``NotAuthenticated``."""
+    user_id = sessions.current_user_id()
+    user = db.session.get(User, user_id) if user_id is not None else None
+    if user is None:
+        raise NotAuthenticated()
+    return user

@@ -1,0 +1,36 @@
+"""Database models. Nothing here knows about HTTP, sessions or hashing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Index, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(50))
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.username!r}>"
+
+
+# Uniqueness is case-insensitive and enforced by the database itself, so two
+# racing registrations cannot both succeed whatever the application checks.
+EMAIL_UNIQUE_INDEX = Index("uq_users_email_lower", func.lower(User.email), unique=True)
+USERNAME_UNIQUE_INDEX = Index("uq_users_username_lower", func.lower(User.username), unique=True)

@@ -1,0 +1,196 @@
+"""Configuration: one base class and one class per environment (§5).
+
+Every value comes from the environment. Production has no defaults for
+secrets or service URLs: a missing one stops the process at start-up with a
+one-line message, instead of silently using something insecure.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+EMBEDDED_REDIS_SOCKET = INSTANCE_DIR / "redis.sock"
+
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a usable configuration."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+
+
+def _list(env: Mapping[str, str], name: str) -> list[str]:
+    return [item.strip() for item in env.get(name, "").split(",") if item.strip()]
+
+
+class Config:
+    """Settings shared by every environment, read from ``env`` when built."""
+
+    ENV_NAME = "base"
+    DEFAULT_BCRYPT_ROUNDS = 12
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        env = os.environ if env is None else env
+        self.SECRET_KEY: str | None = env.get("SECRET_KEY") or None
+        self.SQLALCHEMY_DATABASE_URI: str | None = env.get("DATABASE_URL") or None
+        self.REDIS_URL: str | None = env.get("REDIS_URL") or None
+
+        self.BCRYPT_ROUNDS = _int(env, "BCRYPT_ROUNDS", self.DEFAULT_BCRYPT_ROUNDS)
+        self.PASSWORD_MIN_LENGTH = _int(env, "PASSWORD_MIN_LENGTH", 6)
+
+        self.SESSION_IDLE_TIMEOUT = _int(env, "SESSION_IDLE_TIMEOUT", 1800)
+        self.SESSION_MAX_AGE = _int(env, "SESSION_MAX_AGE", 86400)
+        self.SESSION_COOKIE_NAME = env.get("SESSION_COOKIE_NAME") or "session"
+        self.SESSION_COOKIE_SECURE = _bool(env, "SESSION_COOKIE_SECURE", False)
+        self.CORS_ORIGINS = _list(env, "CORS_ORIGINS")
+        self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)
+        self.RATELIMIT_ENABLED = _bool(env, "RATELIMIT_ENABLED", True)
+        self.LOG_LEVEL = (env.get("LOG_LEVEL") or "INFO").upper()
+
+        # Flask-Session: the Redis TTL of a session key is the idle timeout.
+        self.SESSION_TYPE = "redis"
+        self.SESSION_KEY_PREFIX = "session:"
+        self.SESSION_PERMANENT = False  # browser-session cookie; Redis owns expiry
+        self.SESSION_USE_SIGNER = False  # the id is 256 random bits; nothing to sign
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_PATH = "/"
+        self.PERMANENT_SESSION_LIFETIME = timedelta(seconds=self.SESSION_IDLE_TIMEOUT)
+
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+        # Bounded waits: an unreachable Redis must answer 503 quickly, not hang.
+        self.REDIS_SOCKET_TIMEOUT = float(env.get("REDIS_SOCKET_TIMEOUT") or 1.0)
+
+        # flask-smorest / OpenAPI
+        self.API_TITLE = "Auth service"
+        self.API_VERSION = "1.0.0"
+        self.OPENAPI_VERSION = "3.0.3"
+        self.OPENAPI_URL_PREFIX = "/"
+        self.OPENAPI_JSON_PATH = "openapi.json"
+        self.OPENAPI_SWAGGER_UI_PATH = "/docs"
+        self.OPENAPI_SWAGGER_UI_URL = "/docs/assets/"
+
+        self.JSON_SORT_KEYS = False
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse settings that cannot work in any environment."""
+        if not 4 <= self.BCRYPT_ROUNDS <= 31:
+            raise ConfigurationError("BCRYPT_ROUNDS must be between 4 and 31")
+        if self.SESSION_IDLE_TIMEOUT <= 0 or self.SESSION_MAX_AGE <= 0:
+            raise ConfigurationError("session timeouts must be positive")
+        if not 1 <= self.PASSWORD_MIN_LENGTH <= 1024:
+            raise ConfigurationError("PASSWORD_MIN_LENGTH must be between 1 and 1024")
+
+
+class DevelopmentConfig(Config):
+    """A laptop: SQLite under instance/, the embedded Redis of the run command."""
+
+    ENV_NAME = "development"
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        if self.SQLALCHEMY_DATABASE_URI is None:
+            self.SQLALCHEMY_DATABASE_URI = f"sqlite:///{INSTANCE_DIR / 'auth.sqlite3'}"
+        if self.SECRET_KEY is None:
+            # Fine for one `flask` process; the run command persists a key in
+            # instance/ so that all gunicorn workers share it.
+            self.SECRET_KEY = secrets.token_urlsafe(48)
+        if self.REDIS_URL is None:
+            # The embedded server that `make run` starts (scripts/devserver.py).
+            self.REDIS_URL = f"unix://{EMBEDDED_REDIS_SOCKET}"
+
+
+class TestingConfig(Config):
+    """The fast test tier: in-memory SQLite, fakeredis injected, cheap bcrypt."""
+
+    ENV_NAME = "testing"
+    DEFAULT_BCRYPT_ROUNDS = 4
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.TESTING = True
+        self.SECRET_KEY = self.SECRET_KEY or secrets.token_urlsafe(48)
+        self.SQLALCHEMY_DATABASE_URI = self.SQLALCHEMY_DATABASE_URI or "sqlite://"
+        self.RATELIMIT_ENABLED = False
+
+
+class ProductionConfig(Config):
+    """Many workers and hosts: every secret and URL must be given explicitly."""
+
+    ENV_NAME = "production"
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        self.SESSION_COOKIE_SECURE = True
+
+    def validate(self) -> None:
+        super().validate()
+        missing = [
+            name
+            for name, value in (
+                ("SECRET_KEY", self.SECRET_KEY),
+                ("DATABASE_URL", self.SQLALCHEMY_DATABASE_URI),
+                ("REDIS_URL", self.REDIS_URL),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigurationError(
+                f"APP_ENV=production needs {', '.join(missing)} in the environment"
+            )
+        assert self.SECRET_KEY is not None
+        if len(self.SECRET_KEY) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigurationError(
+                f"SECRET_KEY is too weak: use at least {MIN_SECRET_KEY_LENGTH} random "
+                'characters (python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_from_env(env: Mapping[str, str] | None = None) -> Config:
+    """Build the configuration named by ``APP_ENV`` (default: development)."""
+    env = os.environ if env is None else env
+    name = (env.get("APP_ENV") or "development").strip().lower()
+    try:
+        config_class = CONFIGS[name]
+    except KeyError:
+        raise ConfigurationError(
+            f"APP_ENV must be one of {', '.join(CONFIGS)}, got {name!r}"
+        ) from None
+    return config_class(env)

@@ -1,0 +1,29 @@
+"""gunicorn settings, read from the environment (§5).
+
+Run: ``gunicorn -c gunicorn.conf.py wsgi:app``. The app is not preloaded, so
+each worker builds its own app and its own Redis and database pools after
+the fork: no connection is shared between processes.
+"""
+
+import os
+
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+worker_class = "gthread" if threads > 1 else "sync"
+preload_app = False
+
+# Requests in flight get this long to finish after SIGTERM (graceful stop).
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+keepalive = 5
+
+# Behind a load balancer several gunicorns may share a host; the control
+# socket (~/.gunicorn/gunicorn.ctl) would collide, and nothing here uses it.
+control_socket_disable = True
+
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# No query strings or headers in the access log: they may carry secrets.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'

@@ -1,0 +1,127 @@
+"""Fixtures shared by every tier: app, client, redis and an auth helper.
+
+The fast tier runs on fakeredis and in-memory SQLite with bcrypt cost 4.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import fakeredis
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from app import create_app
+from app.extensions import db
+from config import TestingConfig
+
+API = "/api/auth"
+PASSWORD = "s3cret-passw0rd"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Nothing in CI may skip silently: REQUIRE_SERVICES=1 turns skips into failures."""
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        config.option.require_services = True
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--require-services", action="store_true", default=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and item.config.getoption("require_services"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped although REQUIRE_SERVICES=1: {report.longrepr}"
+
+
+def make_config(**overrides: Any) -> TestingConfig:
+    """A testing config that ignores the developer's environment."""
+    config = TestingConfig(env={})
+    for name, value in overrides.items():
+        setattr(config, name, value)
+    return config
+
+
+@pytest.fixture
+def redis_server() -> fakeredis.FakeServer:
+    return fakeredis.FakeServer()
+
+
+@pytest.fixture
+def redis(redis_server: fakeredis.FakeServer) -> fakeredis.FakeRedis:
+    return fakeredis.FakeRedis(server=redis_server)
+
+
+@pytest.fixture
+def app_config(redis: fakeredis.FakeRedis) -> TestingConfig:
+    return make_config(SESSION_REDIS=redis)
+
+
+@pytest.fixture
+def app(app_config: TestingConfig) -> Iterator[Flask]:
+    app = create_app(app_config)
+    with app.app_context():
+        db.create_all()
+        yield app
+        db.session.remove()
+        db.drop_all()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@dataclass
+class AuthActions:
+    """Register and log in through the API, as a client would."""
+
+    client: FlaskClient
+    prefix: str = API
+
+    def register(
+        self, username: str = "johndoe", email: str = "john@example.com", password: str = PASSWORD
+    ) -> TestResponse:
+        return self.client.post(
+            f"{self.prefix}/register",
+            json={"username": username, "email": email, "password": password},
+        )
+
+    def login(self, email: str = "john@example.com", password: str = PASSWORD) -> TestResponse:
+        return self.client.post(f"{self.prefix}/login", json={"email": email, "password": password})
+
+    def token(self, email: str = "john@example.com", password: str = PASSWORD) -> str:
+        response = self.client.post(
+            f"{self.prefix}/token", json={"email": email, "password": password}
+        )
+        assert response.status_code == 200, response.json
+        return str(response.json["access_token"])  # type: ignore[index]
+
+    def session_cookie(self) -> str | None:
+        cookie = self.client.get_cookie("session")
+        return cookie.value if cookie else None
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> AuthActions:
+    return AuthActions(client)
+
+
+@pytest.fixture
+def user(auth: AuthActions) -> dict[str, Any]:
+    response = auth.register()
+    assert response.status_code == 201
+    return response.json  # type: ignore[return-value]
+
+
+def session_keys(redis: fakeredis.FakeRedis) -> list[bytes]:
+    return sorted(redis.scan_iter(match="session:*"))
