@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.auth import bp, service, sessions
 from app.auth.schemas import Credentials, CredentialsIn, MessageOut, RegisterIn, TokenOut, UserOut
@@ -35,8 +36,11 @@ def accepts(*media_types: str) -> Callable[[View], View]:
 
 
 @bp.before_request
-def require_declared_body_type() -> None:
-    """415 for a body of another type, before anything parses it."""
+def check_body() -> None:
+    """413 for an oversized body and 415 for one of another type, before parsing."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if limit is not None and (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()
     if request.method not in STATE_CHANGING or not _has_body():
         return
     view = current_app.view_functions.get(request.endpoint or "")

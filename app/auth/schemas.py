@@ -7,6 +7,7 @@ front-end contract was written against does; every known field is strict.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -150,6 +151,8 @@ class CredentialsIn(Schema):
     def one_identifier(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
         # Count what the client sent, so that an invalid email is not also
         # reported as a missing identifier.
+        if not isinstance(original, Mapping):
+            return  # already reported: the body is not an object
         given = [name for name in ("email", "username") if name in original]
         if len(given) != 1:
             raise ma.ValidationError(ONE_IDENTIFIER.msg)

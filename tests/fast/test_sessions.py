@@ -139,7 +139,8 @@ class TestToken:
         assert body["user_id"] == str(user["id"])
         assert body["expires_in"] == 1800
         token = body["access_token"]
-        assert len(token) == 43 and "." not in token  # opaque, not a JWT
+        assert len(token) == 43
+        assert "." not in token  # opaque, not a JWT
         assert session_keys(redis) == [key_of(token).encode()]
         assert 0 < redis.ttl(key_of(token)) <= 1800
 

@@ -1,0 +1,135 @@
+"""Configuration from the environment (§5) and production refusals (§4.9)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import fakeredis
+import pytest
+
+from app import create_app
+from config import (
+    EMBEDDED_REDIS_SOCKET,
+    ConfigurationError,
+    DevelopmentConfig,
+    ProductionConfig,
+    config_from_env,
+)
+
+STRONG_KEY = "k" * 48
+PRODUCTION = {
+    "APP_ENV": "production",
+    "SECRET_KEY": STRONG_KEY,
+    "DATABASE_URL": "postgresql+psycopg://auth@db/auth",
+    "REDIS_URL": "redis://cache:6379/0",
+}
+
+
+def test_default_is_development_with_local_services() -> None:
+    config = config_from_env({})
+    assert isinstance(config, DevelopmentConfig)
+    assert config.SQLALCHEMY_DATABASE_URI.endswith("instance/auth.sqlite3")  # type: ignore[union-attr]
+    assert f"unix://{EMBEDDED_REDIS_SOCKET}" == config.REDIS_URL
+    assert config.BCRYPT_ROUNDS == 12
+    assert config.SESSION_COOKIE_SECURE is False
+
+
+def test_every_documented_variable_is_read() -> None:
+    config = config_from_env(
+        {
+            **PRODUCTION,
+            "BCRYPT_ROUNDS": "11",
+            "SESSION_IDLE_TIMEOUT": "600",
+            "SESSION_MAX_AGE": "7200",
+            "SESSION_COOKIE_NAME": "sid",
+            "CORS_ORIGINS": "https://a.example, https://b.example,",
+            "PASSWORD_MIN_LENGTH": "10",
+            "MAX_CONTENT_LENGTH": "1024",
+            "RATELIMIT_ENABLED": "false",
+            "LOG_LEVEL": "warning",
+        }
+    )
+    assert config.BCRYPT_ROUNDS == 11
+    assert config.SESSION_IDLE_TIMEOUT == 600
+    assert timedelta(seconds=600) == config.PERMANENT_SESSION_LIFETIME
+    assert config.SESSION_MAX_AGE == 7200
+    assert config.SESSION_COOKIE_NAME == "sid"
+    assert config.CORS_ORIGINS == ["https://a.example", "https://b.example"]
+    assert config.PASSWORD_MIN_LENGTH == 10
+    assert config.MAX_CONTENT_LENGTH == 1024
+    assert config.RATELIMIT_ENABLED is False
+    assert config.LOG_LEVEL == "WARNING"
+
+
+def test_production_forces_secure_cookies() -> None:
+    config = config_from_env({**PRODUCTION, "SESSION_COOKIE_SECURE": "false"})
+    assert isinstance(config, ProductionConfig)
+    assert config.SESSION_COOKIE_SECURE is True
+
+
+def test_production_cookie_is_secure_on_the_wire(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = config_from_env(PRODUCTION)
+    config.SESSION_REDIS = fakeredis.FakeRedis()  # type: ignore[attr-defined]
+    config.SQLALCHEMY_DATABASE_URI = "sqlite://"
+    config.BCRYPT_ROUNDS = 4
+    app = create_app(config)
+    from app.extensions import db
+
+    with app.app_context():
+        db.create_all()
+    client = app.test_client()
+    client.post(
+        "/api/auth/register",
+        json={"username": "ann", "email": "ann@example.com", "password": "pa55word"},
+    )
+    response = client.post(
+        "/api/auth/login", json={"email": "ann@example.com", "password": "pa55word"}
+    )
+    assert response.status_code == 200
+    assert "; Secure" in response.headers["Set-Cookie"]
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
+def test_production_refuses_to_start_without(missing: str) -> None:
+    env = {name: value for name, value in PRODUCTION.items() if name != missing}
+    with pytest.raises(ConfigurationError, match=f"APP_ENV=production needs {missing}"):
+        config_from_env(env)
+
+
+@pytest.mark.parametrize("key", ["dev", "changeme", "x" * 31])
+def test_production_refuses_a_weak_secret_key(key: str) -> None:
+    with pytest.raises(ConfigurationError, match="SECRET_KEY is too weak"):
+        config_from_env({**PRODUCTION, "SECRET_KEY": key})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"APP_ENV": "staging"}, "APP_ENV must be one of"),
+        ({"BCRYPT_ROUNDS": "twelve"}, "BCRYPT_ROUNDS must be an integer"),
+        ({"BCRYPT_ROUNDS": "3"}, "BCRYPT_ROUNDS must be between 4 and 31"),
+        ({"SESSION_IDLE_TIMEOUT": "0"}, "session timeouts must be positive"),
+        ({"PASSWORD_MIN_LENGTH": "0"}, "PASSWORD_MIN_LENGTH must be between"),
+        ({"RATELIMIT_ENABLED": "maybe"}, "RATELIMIT_ENABLED must be true or false"),
+    ],
+)
+def test_invalid_values_are_refused_with_a_clear_message(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        config_from_env(env)
+
+
+def test_password_min_length_applies_to_registration(redis: Any) -> None:
+    from tests.conftest import make_config
+
+    app = create_app(make_config(SESSION_REDIS=redis, PASSWORD_MIN_LENGTH=12))
+    from app.extensions import db
+
+    with app.app_context():
+        db.create_all()
+    response = app.test_client().post(
+        "/api/auth/register",
+        json={"username": "ann", "email": "ann@example.com", "password": "elevenchars"},
+    )
+    assert response.status_code == 422
+    assert response.json["detail"][0]["msg"] == "ensure this value has at least 12 characters"  # type: ignore[index]

@@ -1,0 +1,132 @@
+"""/docs works offline, /openapi.json describes every endpoint, probes answer."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import fakeredis
+import pytest
+from flask.testing import FlaskClient
+
+AUTH_PATHS = {
+    "/register": "post",
+    "/login": "post",
+    "/token": "post",
+    "/me": "get",
+    "/logout": "post",
+}
+
+
+@pytest.fixture
+def spec(client: FlaskClient) -> dict[str, Any]:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    return response.json  # type: ignore[return-value]
+
+
+def resolve(spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        section, name = node["$ref"].split("/")[-2:]
+        node = spec["components"][section][name]
+    return node
+
+
+def response_schema(spec: dict[str, Any], path: str, method: str, status: str) -> dict[str, Any]:
+    response = resolve(spec, spec["paths"][path][method]["responses"][status])
+    return resolve(spec, response["content"]["application/json"]["schema"])
+
+
+class TestOpenApi:
+    def test_is_openapi_3_with_every_endpoint_under_both_prefixes(
+        self, spec: dict[str, Any]
+    ) -> None:
+        assert spec["openapi"].startswith("3.")
+        for prefix in ("/api/auth", "/api/v1/auth"):
+            for path, method in AUTH_PATHS.items():
+                assert method in spec["paths"][prefix + path], prefix + path
+        assert {"/healthz", "/readyz"} <= set(spec["paths"])
+
+    @pytest.mark.parametrize(("path", "method"), AUTH_PATHS.items())
+    def test_every_endpoint_documents_its_error_bodies(
+        self, spec: dict[str, Any], path: str, method: str
+    ) -> None:
+        operation = spec["paths"]["/api/auth" + path][method]
+        for status in operation["responses"]:
+            if status.startswith(("4", "5")) or status == "default":
+                schema = response_schema(spec, "/api/auth" + path, method, status)
+                assert "detail" in schema["properties"], (path, status)
+
+    def test_422_is_documented_as_a_list_of_problems(self, spec: dict[str, Any]) -> None:
+        schema = response_schema(spec, "/api/auth/register", "post", "422")
+        detail = schema["properties"]["detail"]
+        assert detail["type"] == "array"
+        item = resolve(spec, detail["items"])
+        assert set(item["properties"]) == {"loc", "msg", "type"}
+
+    def test_request_and_success_bodies(self, spec: dict[str, Any]) -> None:
+        register = spec["paths"]["/api/auth/register"]["post"]
+        body = resolve(spec, register["requestBody"]["content"]["application/json"]["schema"])
+        assert set(body["required"]) == {"username", "email", "password"}
+        user = response_schema(spec, "/api/auth/register", "post", "201")
+        assert set(user["properties"]) == {"id", "username", "email", "created_at", "updated_at"}
+        assert "password" not in str(user)
+        assert "hash" not in str(user)
+        token = response_schema(spec, "/api/auth/token", "post", "200")
+        assert set(token["required"]) == {"access_token", "token_type", "user_id", "expires_in"}
+
+    def test_token_documents_the_oauth2_form(self, spec: dict[str, Any]) -> None:
+        content = spec["paths"]["/api/auth/token"]["post"]["requestBody"]["content"]
+        assert set(content) == {"application/json", "application/x-www-form-urlencoded"}
+
+    def test_me_documents_both_ways_to_authenticate(self, spec: dict[str, Any]) -> None:
+        schemes = spec["components"]["securitySchemes"]
+        assert schemes["bearerAuth"]["scheme"] == "bearer"
+        assert schemes["cookieAuth"] == {"type": "apiKey", "in": "cookie", "name": "session"}
+        assert spec["paths"]["/api/auth/me"]["get"]["security"] == [
+            {"bearerAuth": []},
+            {"cookieAuth": []},
+        ]
+
+
+class TestSwaggerUi:
+    def test_page_loads_only_local_assets(self, client: FlaskClient) -> None:
+        response = client.get("/docs")
+        assert response.status_code == 200
+        html = response.text
+        assert "http://" not in html  # no CDN: everything is served from here
+        assert "https://" not in html
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"} <= set(assets)
+        for asset in assets:
+            served = client.get(asset)
+            assert served.status_code == 200, asset
+            assert len(served.data) > 1000
+            served.close()
+
+
+class TestProbes:
+    def test_healthz(self, client: FlaskClient) -> None:
+        response = client.get("/healthz")
+        assert response.status_code == 200
+        assert response.json == {"status": "ok"}
+
+    def test_readyz_when_all_answer(self, client: FlaskClient) -> None:
+        response = client.get("/readyz")
+        assert response.status_code == 200
+        assert response.json == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+
+    def test_readyz_names_redis_when_it_is_down(
+        self, client: FlaskClient, redis_server: fakeredis.FakeServer
+    ) -> None:
+        redis_server.connected = False
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert response.json == {
+            "status": "unavailable",
+            "checks": {"database": "ok", "redis": "unavailable"},
+            "detail": "redis unavailable",
+        }
+        assert client.get("/healthz").status_code == 200
+        redis_server.connected = True
+        assert client.get("/readyz").status_code == 200
