@@ -99,7 +99,6 @@ class Config:
         self.OPENAPI_SWAGGER_UI_PATH = "/docs"
         self.OPENAPI_SWAGGER_UI_URL = "/docs/assets/"
 
-        self.JSON_SORT_KEYS = False
         self.validate()
 
     def validate(self) -> None:

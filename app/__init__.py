@@ -20,6 +20,7 @@ API_PREFIXES = ("/api/auth", "/api/v1/auth")
 def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=True)
     app.config.from_object(config if config is not None else config_from_env())
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     register_logging(app)
     register_extensions(app)
     register_blueprints(app)
