@@ -77,7 +77,8 @@ class Config:
 
         # Flask-Session: the Redis TTL of a session key is the idle timeout.
         self.SESSION_TYPE = "redis"
-        self.SESSION_KEY_PREFIX = "session:"
+        # Lets several deployments (or test runs) share one Redis without collisions.
+        self.SESSION_KEY_PREFIX = env.get("SESSION_KEY_PREFIX") or "session:"
         self.SESSION_PERMANENT = False  # browser-session cookie; Redis owns expiry
         self.SESSION_USE_SIGNER = False  # the id is 256 random bits; nothing to sign
         self.SESSION_COOKIE_HTTPONLY = True
@@ -85,7 +86,11 @@ class Config:
         self.SESSION_COOKIE_PATH = "/"
         self.PERMANENT_SESSION_LIFETIME = timedelta(seconds=self.SESSION_IDLE_TIMEOUT)
 
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # A connection that died with a restarted database is replaced before
+        # use instead of failing the next request.
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, object] = {"pool_pre_ping": True}
+        # An unreachable PostgreSQL must fail fast (a 503), not hang a worker.
+        self.POSTGRES_CONNECT_TIMEOUT = _int(env, "POSTGRES_CONNECT_TIMEOUT", 2)
 
         # Bounded waits: an unreachable Redis must answer 503 quickly, not hang.
         self.REDIS_SOCKET_TIMEOUT = float(env.get("REDIS_SOCKET_TIMEOUT") or 1.0)

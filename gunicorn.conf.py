@@ -6,6 +6,7 @@ the fork: no connection is shared between processes.
 """
 
 import os
+import sys
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -26,4 +27,16 @@ accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # No query strings or headers in the access log: they may carry secrets.
-access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+# "<pid>" first: which worker served a request (tests check that both do).
+access_log_format = '%(p)s %(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+
+
+def on_starting(server):
+    """Refuse to start, in one line, before forking workers that would crash-loop."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from config import ConfigurationError, config_from_env
+
+    try:
+        config_from_env()
+    except ConfigurationError as error:
+        sys.exit(f"configuration error: {error}")

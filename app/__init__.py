@@ -6,6 +6,8 @@ import logging
 
 import redis
 from flask import Flask
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from app import docs, health
 from app.auth import bp as auth_bp
@@ -47,13 +49,23 @@ def build_redis_client(app: Flask) -> redis.Redis:
         app.config["REDIS_URL"],
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
-        health_check_interval=30,
+        # redis-py 8 retries 10 times with backoff by default: seconds of
+        # waiting per request while Redis is down. One immediate retry on a
+        # broken connection is enough to get past a Redis restart; a timeout
+        # is not retried.
+        retry=Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
     )
 
 
 def register_extensions(app: Flask) -> None:
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+    database_url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if database_url.startswith("sqlite:///"):
         INSTANCE_DIR.mkdir(exist_ok=True)
+    if database_url.startswith("postgresql"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "connect_args": {"connect_timeout": app.config["POSTGRES_CONNECT_TIMEOUT"]},
+        }
     db.init_app(app)
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
     client = build_redis_client(app)

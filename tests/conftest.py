@@ -123,5 +123,29 @@ def user(auth: AuthActions) -> dict[str, Any]:
     return response.json  # type: ignore[return-value]
 
 
-def session_keys(redis: fakeredis.FakeRedis) -> list[bytes]:
-    return sorted(redis.scan_iter(match="session:*"))
+@dataclass
+class SessionKeys:
+    """The session keys in Redis under the app's prefix (tiers use private prefixes)."""
+
+    redis: Any
+    prefix: str
+
+    def of(self, sid: str) -> str:
+        return self.prefix + sid
+
+    def all(self) -> list[str]:
+        return sorted(key.decode() for key in self.redis.scan_iter(match=self.prefix + "*"))
+
+    def exists(self, sid: str) -> bool:
+        return bool(self.redis.exists(self.of(sid)))
+
+    def ttl(self, sid: str) -> int:
+        return int(self.redis.ttl(self.of(sid)))
+
+    def delete(self, sid: str) -> None:
+        self.redis.delete(self.of(sid))
+
+
+@pytest.fixture
+def keys(app: Flask, redis: Any) -> SessionKeys:
+    return SessionKeys(redis, app.config["SESSION_KEY_PREFIX"])

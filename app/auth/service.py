@@ -48,6 +48,7 @@ def register_user(username: str, email: str, password: str) -> User:
         # A concurrent registration won the race between our check and insert:
         # the unique indexes stopped it, and the loser gets the same 400.
         db.session.rollback()
+        log.info("registration lost a race to a concurrent one")
         raise _conflict(email, username) from None
     log.info("user registered user_id=%s", user.id)
     return user

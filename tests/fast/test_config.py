@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import fakeredis
@@ -17,6 +21,7 @@ from config import (
     config_from_env,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = "k" * 48
 PRODUCTION = {
     "APP_ENV": "production",
@@ -133,3 +138,18 @@ def test_password_min_length_applies_to_registration(redis: Any) -> None:
     )
     assert response.status_code == 422
     assert response.json["detail"][0]["msg"] == "ensure this value has at least 12 characters"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
+def test_wsgi_refuses_to_start_with_one_line(missing: str) -> None:
+    """What an operator sees: one line naming what is missing, no traceback."""
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    env.update({name: value for name, value in PRODUCTION.items() if name != missing})
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"configuration error: APP_ENV=production needs {missing} in the environment"
+    ]

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from app.extensions import db
-from tests.conftest import API, PASSWORD, AuthActions, make_config
+from tests.conftest import API, PASSWORD, AuthActions, SessionKeys, make_config
 
 
 def assert_json_error(response: Any, status: int, detail: str) -> None:
@@ -56,20 +56,22 @@ def test_wrong_method_is_json_405_with_allow(
 @pytest.mark.parametrize(
     "body", ['{"email": ', "{'single': 'quotes'}", "not json at all", '{"a": 1}}', "\xff\xfe"]
 )
-def test_malformed_json_is_400(client: FlaskClient, redis: Any, endpoint: str, body: str) -> None:
+def test_malformed_json_is_400(
+    client: FlaskClient, keys: SessionKeys, endpoint: str, body: str
+) -> None:
     response = client.post(f"{API}/{endpoint}", data=body, content_type="application/json")
     assert_json_error(response, 400, "Invalid JSON body")
-    assert list(redis.scan_iter()) == []
+    assert keys.all() == []
 
 
 @pytest.mark.parametrize("endpoint", ["register", "login", "token", "logout"])
 def test_oversized_body_is_413_before_parsing(
-    client: FlaskClient, redis: Any, endpoint: str
+    client: FlaskClient, keys: SessionKeys, endpoint: str
 ) -> None:
     body = '{"password": "' + "x" * (64 * 1024) + '"}'
     response = client.post(f"{API}/{endpoint}", data=body, content_type="application/json")
     assert_json_error(response, 413, "Request Entity Too Large")
-    assert list(redis.scan_iter()) == []
+    assert keys.all() == []
 
 
 @pytest.mark.parametrize("endpoint", ["register", "login", "logout"])
@@ -118,13 +120,18 @@ class TestLoginInput:
         ],
     )
     def test_invalid_is_422(
-        self, client: FlaskClient, redis: Any, endpoint: str, body: Any, locs: list[list[str]]
+        self,
+        client: FlaskClient,
+        keys: SessionKeys,
+        endpoint: str,
+        body: Any,
+        locs: list[list[str]],
     ) -> None:
         response = client.post(f"{API}/{endpoint}", json=body)
         assert response.status_code == 422
         got = {tuple(p["loc"]) for p in response.json["detail"]}  # type: ignore[index]
         assert got == {tuple(loc) for loc in locs}
-        assert list(redis.scan_iter()) == []
+        assert keys.all() == []
 
     def test_missing_identifier_explains_itself(self, client: FlaskClient) -> None:
         response = client.post(f"{API}/token", json={"password": PASSWORD})

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import User
-from tests.conftest import API, PASSWORD, AuthActions
+from tests.conftest import API, PASSWORD, AuthActions, SessionKeys
 
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
@@ -45,10 +45,10 @@ class TestSuccess:
         assert response.status_code == 201
         assert response.json["email"] == "john.doe@example.com"  # type: ignore[index]
 
-    def test_does_not_log_in(self, auth: AuthActions, redis: Any) -> None:
+    def test_does_not_log_in(self, auth: AuthActions, keys: SessionKeys) -> None:
         response = auth.register()
         assert "Set-Cookie" not in response.headers
-        assert list(redis.scan_iter("session:*")) == []
+        assert keys.all() == []
 
     def test_unicode_email_domain_is_normalised(self, auth: AuthActions) -> None:
         response = auth.register(email="ann@BÜCHER.example")
@@ -165,7 +165,7 @@ INVALID_BODIES = [
 
 @pytest.mark.parametrize(("body", "problems"), INVALID_BODIES)
 def test_invalid_input_is_422_per_field_and_changes_nothing(
-    client: Any, redis: Any, body: Any, problems: Problems
+    client: Any, keys: SessionKeys, body: Any, problems: Problems
 ) -> None:
     response = client.post(f"{API}/register", json=body)
     assert response.status_code == 422, response.json
@@ -173,7 +173,7 @@ def test_invalid_input_is_422_per_field_and_changes_nothing(
     assert {(tuple(p["loc"]), p["type"]) for p in detail} == problems
     assert all(isinstance(p["msg"], str) and p["msg"] for p in detail)
     assert user_count() == 0
-    assert list(redis.scan_iter()) == []
+    assert keys.all() == []
 
 
 def test_unknown_fields_are_ignored(client: Any) -> None:

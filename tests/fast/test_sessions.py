@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import API, PASSWORD, AuthActions, session_keys
+from tests.conftest import API, PASSWORD, AuthActions, SessionKeys
 
 INVALID_CREDENTIALS = {"detail": "Invalid email or password"}
 NOT_AUTHENTICATED = {"detail": "Could not validate credentials"}
@@ -22,13 +22,9 @@ def set_cookie_header(response: Any) -> SimpleCookie:
     return cookie
 
 
-def key_of(sid: str) -> str:
-    return f"session:{sid}"
-
-
 class TestCookieLogin:
     def test_returns_the_user_and_an_httponly_cookie(
-        self, auth: AuthActions, user: dict[str, Any], redis: Any
+        self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
     ) -> None:
         response = auth.login()
         assert response.status_code == 200
@@ -44,11 +40,11 @@ class TestCookieLogin:
         assert sid not in response.text  # the id never travels in the body
 
     def test_creates_a_redis_key_with_the_idle_ttl(
-        self, app: Flask, auth: AuthActions, user: dict[str, Any], redis: Any
+        self, app: Flask, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
     ) -> None:
         sid = set_cookie_header(auth.login())["session"].value
-        assert session_keys(redis) == [key_of(sid).encode()]
-        assert 0 < redis.ttl(key_of(sid)) <= app.config["SESSION_IDLE_TIMEOUT"] == 1800
+        assert keys.all() == [keys.of(sid)]
+        assert 0 < keys.ttl(sid) <= app.config["SESSION_IDLE_TIMEOUT"] == 1800
 
     def test_me_with_the_cookie(self, auth: AuthActions, user: dict[str, Any]) -> None:
         auth.login()
@@ -68,29 +64,29 @@ class TestCookieLogin:
         assert auth.login(email=" John@Example.com").status_code == 200
 
     def test_every_login_gets_a_new_id_and_drops_the_old_one(
-        self, auth: AuthActions, user: dict[str, Any], redis: Any
+        self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
     ) -> None:
         first = set_cookie_header(auth.login())["session"].value
         second = set_cookie_header(auth.login())["session"].value
         assert first != second
-        assert session_keys(redis) == [key_of(second).encode()]
+        assert keys.all() == [keys.of(second)]
 
     def test_a_planted_session_id_is_never_adopted(
-        self, auth: AuthActions, user: dict[str, Any], redis: Any
+        self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
     ) -> None:
         planted = "A" * 43
         auth.client.set_cookie("session", planted)
         sid = set_cookie_header(auth.login())["session"].value
         assert sid != planted
-        assert not redis.exists(key_of(planted))
+        assert not keys.exists(planted)
 
     def test_a_bearer_token_survives_a_cookie_login(
-        self, auth: AuthActions, user: dict[str, Any], redis: Any
+        self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
     ) -> None:
         token = auth.token()
         auth.client.get(f"{API}/me", headers={"Authorization": f"Bearer {token}"})
         auth.login()
-        assert redis.exists(key_of(token))
+        assert keys.exists(token)
 
 
 class TestBadCredentials:
@@ -105,13 +101,13 @@ class TestBadCredentials:
     )
     @pytest.mark.parametrize("endpoint", ["login", "token"])
     def test_one_401_for_every_failure(
-        self, client: Any, user: dict[str, Any], redis: Any, endpoint: str, credentials: Any
+        self, client: Any, user: dict[str, Any], keys: SessionKeys, endpoint: str, credentials: Any
     ) -> None:
         response = client.post(f"{API}/{endpoint}", json=credentials)
         assert response.status_code == 401
         assert response.json == INVALID_CREDENTIALS
         assert "Set-Cookie" not in response.headers
-        assert session_keys(redis) == []
+        assert keys.all() == []
 
     def test_a_corrupt_stored_hash_is_a_401_not_a_500(
         self, auth: AuthActions, user: dict[str, Any]
@@ -128,7 +124,7 @@ class TestBadCredentials:
 
 class TestToken:
     def test_returns_an_opaque_token_and_no_cookie(
-        self, app: Flask, client: Any, user: dict[str, Any], redis: Any
+        self, app: Flask, client: Any, user: dict[str, Any], keys: SessionKeys
     ) -> None:
         response = client.post(f"{API}/token", json={"email": user["email"], "password": PASSWORD})
         assert response.status_code == 200
@@ -141,8 +137,8 @@ class TestToken:
         token = body["access_token"]
         assert len(token) == 43
         assert "." not in token  # opaque, not a JWT
-        assert session_keys(redis) == [key_of(token).encode()]
-        assert 0 < redis.ttl(key_of(token)) <= 1800
+        assert keys.all() == [keys.of(token)]
+        assert 0 < keys.ttl(token) <= 1800
 
     def test_oauth2_password_form_with_an_email_as_username(
         self, client: Any, user: dict[str, Any]
@@ -177,11 +173,11 @@ class TestToken:
         assert "Set-Cookie" not in response.headers
 
     def test_each_token_is_a_separate_session(
-        self, auth: AuthActions, user: dict[str, Any], redis: Any
+        self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
     ) -> None:
         first, second = auth.token(), auth.token()
         assert first != second
-        assert len(session_keys(redis)) == 2
+        assert len(keys.all()) == 2
 
 
 class TestMe:
@@ -207,12 +203,12 @@ class TestMe:
 
     @pytest.mark.parametrize("value", ["A" * 43, "junk", "x" * 4000, "../../etc"])
     def test_unknown_cookie_is_401_and_creates_no_key(
-        self, client: Any, redis: Any, value: str
+        self, client: Any, keys: SessionKeys, value: str
     ) -> None:
         client.set_cookie("session", value)
         response = client.get(f"{API}/me")
         assert response.status_code == 401
-        assert list(redis.scan_iter()) == []
+        assert keys.all() == []
 
     def test_session_of_a_deleted_user_is_401(
         self, auth: AuthActions, user: dict[str, Any]
@@ -225,22 +221,24 @@ class TestMe:
         db.session.commit()
         assert auth.client.get(f"{API}/me").status_code == 401
 
-    def test_expired_key_is_401(self, auth: AuthActions, user: dict[str, Any], redis: Any) -> None:
+    def test_expired_key_is_401(
+        self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
+    ) -> None:
         token = auth.token()
-        redis.delete(key_of(token))  # what Redis does when the TTL runs out
+        keys.delete(token)  # what Redis does when the TTL runs out
         response = auth.client.get(f"{API}/me", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401
 
 
 class TestLogout:
     def test_cookie_logout_deletes_the_key_and_expires_the_cookie(
-        self, auth: AuthActions, user: dict[str, Any], redis: Any
+        self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
     ) -> None:
         sid = set_cookie_header(auth.login())["session"].value
         response = auth.client.post(f"{API}/logout")
         assert response.status_code == 200
         assert response.json == {"message": "Successfully logged out"}
-        assert not redis.exists(key_of(sid))
+        assert not keys.exists(sid)
         morsel = set_cookie_header(response)["session"]
         assert morsel.value == ""
         assert morsel["expires"].startswith("Thu, 01 Jan 1970")
@@ -257,14 +255,14 @@ class TestLogout:
         assert thief.get(f"{API}/me").status_code == 401
 
     def test_bearer_logout_deletes_the_key_without_a_cookie(
-        self, auth: AuthActions, user: dict[str, Any], redis: Any
+        self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
     ) -> None:
         token = auth.token()
         bearer = {"Authorization": f"Bearer {token}"}
         response = auth.client.post(f"{API}/logout", headers=bearer)
         assert response.status_code == 200
         assert "Set-Cookie" not in response.headers
-        assert not redis.exists(key_of(token))
+        assert not keys.exists(token)
         assert auth.client.get(f"{API}/me", headers=bearer).status_code == 401
 
     @pytest.mark.parametrize(
@@ -278,14 +276,14 @@ class TestLogout:
         ids=["no-body", "empty-json-body", "empty-object", "ignored-fields"],
     )
     def test_anonymous_logout_is_idempotent(
-        self, client: Any, redis: Any, kwargs: dict[str, Any]
+        self, client: Any, keys: SessionKeys, kwargs: dict[str, Any]
     ) -> None:
         for _ in range(2):
             response = client.post(f"{API}/logout", **kwargs)
             assert response.status_code == 200
             assert response.json == {"message": "Successfully logged out"}
             assert "Set-Cookie" not in response.headers
-        assert list(redis.scan_iter()) == []
+        assert keys.all() == []
 
     def test_unknown_cookie_is_expired(self, client: Any) -> None:
         client.set_cookie("session", "A" * 43)
@@ -294,9 +292,9 @@ class TestLogout:
         assert set_cookie_header(response)["session"].value == ""
 
     def test_logout_of_one_session_leaves_the_others(
-        self, auth: AuthActions, user: dict[str, Any], redis: Any
+        self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
     ) -> None:
         token = auth.token()
         auth.login()
         auth.client.post(f"{API}/logout")
-        assert session_keys(redis) == [key_of(token).encode()]
+        assert keys.all() == [keys.of(token)]

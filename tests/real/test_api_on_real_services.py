@@ -1,0 +1,33 @@
+"""Every behaviour of the §2 table again, on a real Redis and a real PostgreSQL.
+
+The fast tier's tests are collected here as they are; the fixtures of
+tests/real/conftest.py point them at the real services.
+"""
+
+from tests.fast.test_errors import (  # noqa: F401
+    TestLoginInput,
+    test_malformed_json_is_400,
+    test_oversized_body_is_413_before_parsing,
+    test_wrong_content_type_is_415,
+)
+from tests.fast.test_register import (  # noqa: F401
+    TestDuplicates,
+    TestSuccess,
+    test_duplicate_json_keys_take_the_last_value,
+    test_invalid_input_is_422_per_field_and_changes_nothing,
+    test_the_422_message_of_the_contract,
+    test_unknown_fields_are_ignored,
+)
+from tests.fast.test_sessions import (  # noqa: F401
+    TestBadCredentials,
+    TestCookieLogin,
+    TestLogout,
+    TestMe,
+    TestToken,
+)
+
+
+def test_readyz_on_real_services(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json["checks"] == {"database": "ok", "redis": "ok"}

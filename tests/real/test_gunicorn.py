@@ -1,0 +1,131 @@
+"""Real gunicorn, 2 workers x 2 threads, from the project's gunicorn.conf.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+import redis as redis_py
+
+from tests.real.conftest import flask_db_upgrade
+from tests.real.services import Gunicorn, Reply
+
+USER = {"username": "ann", "email": "ann@example.com", "password": "pa55word!"}
+CREDENTIALS = {"email": USER["email"], "password": USER["password"]}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def cookie(sid: str) -> dict[str, str]:
+    return {"Cookie": f"session={sid}"}
+
+
+def me_until_both_workers_answer(server: Gunicorn, headers: dict[str, str]) -> list[Reply]:
+    replies = []
+    for _ in range(200):
+        replies.append(server.call("GET", "/api/auth/me", headers=headers))
+        if len(server.worker_pids_in_access_log("/api/auth/me")) >= 2 and len(replies) >= 20:
+            break
+    return replies
+
+
+def test_both_flows_across_workers_then_logout_deletes_the_key(
+    make_gunicorn: Any,
+    gunicorn_env: dict[str, str],
+    postgres_database: Any,
+    redis: redis_py.Redis,
+    key_prefix: str,
+) -> None:
+    database_url = postgres_database("gunicorn")
+    flask_db_upgrade(database_url)
+    server = make_gunicorn({**gunicorn_env, "DATABASE_URL": database_url})
+    server.start()
+    assert server.call("POST", "/api/auth/register", USER).status == 201
+
+    login = server.call("POST", "/api/auth/login", CREDENTIALS)
+    assert login.status == 200
+    sid = login.cookie()
+    assert sid
+    assert "Secure" in login.headers["Set-Cookie"]  # production
+    token = server.call("POST", "/api/auth/token", CREDENTIALS).body["access_token"]
+    assert redis.exists(key_prefix + sid)
+    assert 0 < redis.ttl(key_prefix + token) <= 1800
+
+    for headers in (cookie(sid), bearer(token)):
+        replies = me_until_both_workers_answer(server, headers)
+        assert {reply.status for reply in replies} == {200}
+        assert {reply.body["email"] for reply in replies} == {USER["email"]}
+    assert len(server.worker_pids_in_access_log("/api/auth/me")) == 2
+
+    assert server.call("POST", "/api/auth/logout", headers=cookie(sid)).status == 200
+    assert server.call("POST", "/api/auth/logout", headers=bearer(token)).status == 200
+    assert redis.exists(key_prefix + sid) == 0
+    assert redis.exists(key_prefix + token) == 0
+    for _ in range(10):  # dead on every worker
+        assert server.call("GET", "/api/auth/me", headers=cookie(sid)).status == 401
+        assert server.call("GET", "/api/auth/me", headers=bearer(token)).status == 401
+
+
+def test_sessions_survive_a_gunicorn_restart(
+    make_gunicorn: Any, gunicorn_env: dict[str, str], postgres_database: Any
+) -> None:
+    database_url = postgres_database("restart")
+    flask_db_upgrade(database_url)
+    env = {**gunicorn_env, "DATABASE_URL": database_url}
+    first = make_gunicorn(env)
+    first.start()
+    first.call("POST", "/api/auth/register", USER)
+    token = first.call("POST", "/api/auth/token", CREDENTIALS).body["access_token"]
+    first.stop()
+
+    second = make_gunicorn(env)
+    second.start()
+    reply = second.call("GET", "/api/auth/me", headers=bearer(token))
+    assert reply.status == 200
+    assert reply.body["username"] == "ann"
+
+
+def test_sigterm_lets_in_flight_requests_finish(
+    make_gunicorn: Any, gunicorn_env: dict[str, str], postgres_database: Any
+) -> None:
+    database_url = postgres_database("graceful")
+    flask_db_upgrade(database_url)
+    # Cost 15: one bcrypt verify takes seconds, so the login is still in
+    # flight when the master gets SIGTERM.
+    server = make_gunicorn({**gunicorn_env, "DATABASE_URL": database_url, "BCRYPT_ROUNDS": "15"})
+    server.start()
+    assert server.call("POST", "/api/auth/register", USER, timeout=60).status == 201
+
+    replies: list[Reply] = []
+    login = threading.Thread(
+        target=lambda: replies.append(
+            server.call("POST", "/api/auth/login", CREDENTIALS, timeout=60)
+        )
+    )
+    login.start()
+    time.sleep(0.5)  # the request is now inside bcrypt (seconds at cost 15)
+    server.terminate()
+    login.join(60)
+    assert [reply.status for reply in replies] == [200]
+    assert replies[0].body["username"] == "ann"
+    assert server.wait(60) == 0
+
+
+def test_production_gunicorn_refuses_to_start_without_a_secret_key(
+    make_gunicorn: Any, gunicorn_env: dict[str, str], postgres_database: Any
+) -> None:
+    env = {**gunicorn_env, "DATABASE_URL": postgres_database("refuse"), "SECRET_KEY": ""}
+    server = make_gunicorn(env)
+    with pytest.raises(RuntimeError, match="gunicorn exited at start-up"):
+        server.start(timeout=20)
+    assert server.log().strip().splitlines()[-1] == (
+        "configuration error: APP_ENV=production needs SECRET_KEY in the environment"
+    )
+    assert "configuration error: APP_ENV=production needs SECRET_KEY in the environment" in (
+        server.log()
+    )
+    assert "Traceback" not in server.log()
