@@ -51,11 +51,39 @@ def _list(env: Mapping[str, str], name: str) -> list[str]:
     return [item.strip() for item in env.get(name, "").split(",") if item.strip()]
 
 
+def _old_peppers(env: Mapping[str, str]) -> dict[str, str]:
+    """``PASSWORD_OLD_PEPPERS=id:secret,id:secret``: peppers that still verify."""
+    peppers = {}
+    for item in _list(env, "PASSWORD_OLD_PEPPERS"):
+        pepper_id, sep, secret = item.partition(":")
+        if not sep or not pepper_id or not secret:
+            raise ConfigurationError("PASSWORD_OLD_PEPPERS must look like id:secret,id:secret")
+        peppers[pepper_id] = secret
+    return peppers
+
+
+def instance_secret(name: str) -> str:
+    """A random secret kept in instance/ (mode 600), made on first use.
+
+    Development only: every process of a laptop run (all gunicorn workers,
+    `flask` commands) shares it, and it survives restarts.
+    """
+    path = INSTANCE_DIR / name
+    if not path.exists():
+        INSTANCE_DIR.mkdir(exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as secret_file:
+            secret_file.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
 class Config:
     """Settings shared by every environment, read from ``env`` when built."""
 
     ENV_NAME = "base"
     DEFAULT_BCRYPT_ROUNDS = 12
+    # Off outside production so the front-end contract's example passwords work.
+    DEFAULT_BLOCKLIST_ENABLED = False
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
@@ -65,6 +93,12 @@ class Config:
 
         self.BCRYPT_ROUNDS = _int(env, "BCRYPT_ROUNDS", self.DEFAULT_BCRYPT_ROUNDS)
         self.PASSWORD_MIN_LENGTH = _int(env, "PASSWORD_MIN_LENGTH", 6)
+        self.PASSWORD_PEPPER: str | None = env.get("PASSWORD_PEPPER") or None
+        self.PASSWORD_PEPPER_ID = env.get("PASSWORD_PEPPER_ID") or "1"
+        self.PASSWORD_OLD_PEPPERS = _old_peppers(env)
+        self.PASSWORD_BLOCKLIST_ENABLED = _bool(
+            env, "PASSWORD_BLOCKLIST_ENABLED", self.DEFAULT_BLOCKLIST_ENABLED
+        )
 
         self.SESSION_IDLE_TIMEOUT = _int(env, "SESSION_IDLE_TIMEOUT", 1800)
         self.SESSION_MAX_AGE = _int(env, "SESSION_MAX_AGE", 86400)
@@ -126,9 +160,9 @@ class DevelopmentConfig(Config):
         if self.SQLALCHEMY_DATABASE_URI is None:
             self.SQLALCHEMY_DATABASE_URI = f"sqlite:///{INSTANCE_DIR / 'auth.sqlite3'}"
         if self.SECRET_KEY is None:
-            # Fine for one `flask` process; the run command persists a key in
-            # instance/ so that all gunicorn workers share it.
-            self.SECRET_KEY = secrets.token_urlsafe(48)
+            self.SECRET_KEY = instance_secret("secret_key")
+        if self.PASSWORD_PEPPER is None:
+            self.PASSWORD_PEPPER = instance_secret("password_pepper")
         if self.REDIS_URL is None:
             # The embedded server that `make run` starts (scripts/devserver.py).
             self.REDIS_URL = f"unix://{EMBEDDED_REDIS_SOCKET}"
@@ -144,6 +178,7 @@ class TestingConfig(Config):
         super().__init__(env)
         self.TESTING = True
         self.SECRET_KEY = self.SECRET_KEY or secrets.token_urlsafe(48)
+        self.PASSWORD_PEPPER = self.PASSWORD_PEPPER or secrets.token_urlsafe(48)
         self.SQLALCHEMY_DATABASE_URI = self.SQLALCHEMY_DATABASE_URI or "sqlite://"
         self.RATELIMIT_ENABLED = False
 
@@ -152,6 +187,7 @@ class ProductionConfig(Config):
     """Many workers and hosts: every secret and URL must be given explicitly."""
 
     ENV_NAME = "production"
+    DEFAULT_BLOCKLIST_ENABLED = True
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
@@ -163,6 +199,7 @@ class ProductionConfig(Config):
             name
             for name, value in (
                 ("SECRET_KEY", self.SECRET_KEY),
+                ("PASSWORD_PEPPER", self.PASSWORD_PEPPER),
                 ("DATABASE_URL", self.SQLALCHEMY_DATABASE_URI),
                 ("REDIS_URL", self.REDIS_URL),
             )
@@ -172,12 +209,15 @@ class ProductionConfig(Config):
             raise ConfigurationError(
                 f"APP_ENV=production needs {', '.join(missing)} in the environment"
             )
-        assert self.SECRET_KEY is not None
-        if len(self.SECRET_KEY) < MIN_SECRET_KEY_LENGTH:
-            raise ConfigurationError(
-                f"SECRET_KEY is too weak: use at least {MIN_SECRET_KEY_LENGTH} random "
-                'characters (python -c "import secrets; print(secrets.token_urlsafe(48))")'
-            )
+        for name, value in (
+            ("SECRET_KEY", self.SECRET_KEY),
+            ("PASSWORD_PEPPER", self.PASSWORD_PEPPER),
+        ):
+            if len(value or "") < MIN_SECRET_KEY_LENGTH:
+                raise ConfigurationError(
+                    f"{name} is too weak: use at least {MIN_SECRET_KEY_LENGTH} random "
+                    'characters (python -c "import secrets; print(secrets.token_urlsafe(48))")'
+                )
 
 
 CONFIGS: dict[str, type[Config]] = {

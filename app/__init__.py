@@ -9,9 +9,10 @@ from flask import Flask
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from app import docs, health
+from app import docs, health, security
 from app.auth import bp as auth_bp
 from app.auth import sessions
+from app.auth.passwords import Hasher
 from app.errors import register_error_handlers
 from app.extensions import api, db, migrate
 from config import INSTANCE_DIR, Config, config_from_env
@@ -27,6 +28,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    security.init_app(app)
     return app
 
 
@@ -57,6 +59,18 @@ def build_redis_client(app: Flask) -> redis.Redis:
     )
 
 
+def build_password_hasher(app: Flask) -> Hasher:
+    return Hasher(
+        rounds=app.config["BCRYPT_ROUNDS"],
+        pepper=app.config["PASSWORD_PEPPER"].encode("utf-8"),
+        pepper_id=app.config["PASSWORD_PEPPER_ID"],
+        old_peppers={
+            pepper_id: secret.encode("utf-8")
+            for pepper_id, secret in app.config["PASSWORD_OLD_PEPPERS"].items()
+        },
+    )
+
+
 def register_extensions(app: Flask) -> None:
     database_url = app.config["SQLALCHEMY_DATABASE_URI"]
     if database_url.startswith("sqlite:///"):
@@ -68,6 +82,7 @@ def register_extensions(app: Flask) -> None:
         }
     db.init_app(app)
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
+    app.extensions["password_hasher"] = build_password_hasher(app)
     client = build_redis_client(app)
     app.extensions["redis"] = client
     sessions.init_app(app, client)

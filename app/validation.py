@@ -31,9 +31,7 @@ TOO_SHORT = Problem(
 TOO_LONG = Problem(
     "ensure this value has at most {max} characters", "value_error.any_str.max_length"
 )
-PASSWORD_TOO_MANY_BYTES = Problem(
-    "ensure this value is at most {max} bytes long in UTF-8", "value_error.any_str.max_bytes"
-)
+COMMON_PASSWORD = Problem("This password is too common", "value_error.password.common")
 ONE_IDENTIFIER = Problem("give exactly one of 'email' or 'username'", "value_error.identifier")
 INVALID_JSON = Problem("Invalid JSON body", "value_error.jsondecode")
 

@@ -10,7 +10,6 @@ again starts from where it stopped (SQLite and Redis data live in instance/).
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -32,15 +31,6 @@ stopping = False
 
 def log(message: str) -> None:
     print(f"[devserver] {message}", flush=True)
-
-
-def dev_secret_key() -> str:
-    """One key for every worker and every run, kept private in instance/."""
-    path = INSTANCE / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def start_embedded_redis() -> subprocess.Popen[bytes]:
@@ -102,7 +92,6 @@ def main() -> int:
     INSTANCE.mkdir(exist_ok=True)
     env = dict(os.environ)
     env.setdefault("APP_ENV", "development")
-    env.setdefault("SECRET_KEY", dev_secret_key())
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 

@@ -1,50 +1,114 @@
-"""The one place that hashes and verifies passwords (bcrypt).
+"""The one place that hashes and verifies passwords. Pure: no Flask import.
 
-Pure functions with no Flask import: callers pass the cost. Neither a
-password nor a hash is ever logged or returned from here.
+Scheme (OWASP Password Storage Cheat Sheet, "pre-hashing passwords"):
+
+    bcrypt(base64(HMAC-SHA384(NFKC(password), pepper)))
+
+* HMAC with a secret pepper, not a bare SHA digest: a leaked table of bare
+  ``bcrypt(sha(password))`` hashes can be "shucked" against other breaches.
+* base64 of the 48-byte digest is 64 ASCII bytes: under bcrypt's 72-byte
+  limit and free of NUL bytes, so every character of a long password counts.
+* NFKC first, so the same password typed on two keyboards (composed "é" or
+  "e" + combining accent) is the same password.
+
+Stored format names the scheme and the pepper version so that peppers can be
+rotated and old hashes still verify:
+
+    bcrypt_hmac_sha384$<pepper id>$<bcrypt hash>
+
+Plain bcrypt hashes (``$2b$...``, written before pre-hashing existed) still
+verify; ``needs_rehash`` says when a hash should be replaced at the next
+successful login (old scheme, old pepper, or a cost below the configured one).
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
+import hmac
 import secrets
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import bcrypt
 
-# bcrypt reads at most 72 bytes and bcrypt 5 raises beyond that. Until the
-# pre-hashing scheme lands, longer passwords are refused by validation.
-BCRYPT_MAX_BYTES = 72
+SCHEME = "bcrypt_hmac_sha384"
+BCRYPT_MAX_BYTES = 72  # bcrypt reads no further; bcrypt 5 raises beyond it
 
 
-def _encode(password: str) -> bytes:
-    return password.encode("utf-8")
+@dataclass(frozen=True)
+class Hasher:
+    """How passwords are hashed now, and which old peppers still verify."""
+
+    rounds: int
+    pepper: bytes
+    pepper_id: str = "1"
+    old_peppers: Mapping[str, bytes] = field(default_factory=dict)
+
+    def pepper_for(self, pepper_id: str) -> bytes | None:
+        if pepper_id == self.pepper_id:
+            return self.pepper
+        return self.old_peppers.get(pepper_id)
 
 
-def hash_password(password: str, rounds: int) -> str:
-    """A bcrypt hash (``$2b$<cost>$...``) of ``password`` at cost ``rounds``."""
-    return bcrypt.hashpw(_encode(password), bcrypt.gensalt(rounds)).decode("ascii")
+def normalize(password: str) -> str:
+    return unicodedata.normalize("NFKC", password)
 
 
-def verify_password(password: str, password_hash: str) -> bool:
-    """Whether ``password`` matches; never raises for a bad input or hash."""
-    secret = _encode(password)
-    if len(secret) > BCRYPT_MAX_BYTES:
-        return False
+def _prehash(password: str, pepper: bytes) -> bytes:
+    digest = hmac.new(pepper, normalize(password).encode("utf-8"), hashlib.sha384).digest()
+    return base64.b64encode(digest)
+
+
+def hash_password(password: str, hasher: Hasher) -> str:
+    inner = bcrypt.hashpw(_prehash(password, hasher.pepper), bcrypt.gensalt(hasher.rounds))
+    return f"{SCHEME}${hasher.pepper_id}${inner.decode('ascii')}"
+
+
+def _checkpw(secret: bytes, bcrypt_hash: str) -> bool:
     try:
-        return bcrypt.checkpw(secret, password_hash.encode("ascii"))
-    except ValueError:  # a malformed stored hash must not become a 500
+        return bcrypt.checkpw(secret, bcrypt_hash.encode("ascii"))
+    except ValueError:  # malformed hash, or over 72 bytes: never a 500
         return False
+
+
+def verify_password(password: str, stored: str, hasher: Hasher) -> bool:
+    """Whether ``password`` matches ``stored``; never raises."""
+    scheme, _, rest = stored.partition("$")
+    if scheme == SCHEME:
+        pepper_id, _, inner = rest.partition("$")
+        pepper = hasher.pepper_for(pepper_id)
+        return pepper is not None and _checkpw(_prehash(password, pepper), inner)
+    if stored.startswith("$2"):  # legacy: bare bcrypt of the raw password
+        secret = password.encode("utf-8")
+        return len(secret) <= BCRYPT_MAX_BYTES and _checkpw(secret, stored)
+    return False
+
+
+def _bcrypt_cost(bcrypt_hash: str) -> int:
+    try:
+        return int(bcrypt_hash.split("$")[2])
+    except (IndexError, ValueError):
+        return 0
+
+
+def needs_rehash(stored: str, hasher: Hasher) -> bool:
+    """True for a hash that is not the current scheme, pepper and cost."""
+    scheme, _, rest = stored.partition("$")
+    pepper_id, _, inner = rest.partition("$")
+    return scheme != SCHEME or pepper_id != hasher.pepper_id or _bcrypt_cost(inner) < hasher.rounds
 
 
 @functools.cache
-def _dummy_hash(rounds: int) -> str:
-    return hash_password(secrets.token_urlsafe(16), rounds)
+def _dummy_hash(rounds: int, pepper: bytes, pepper_id: str) -> str:
+    return hash_password(secrets.token_urlsafe(16), Hasher(rounds, pepper, pepper_id))
 
 
-def burn_verify(password: str, rounds: int) -> None:
-    """Spend one verify at ``rounds`` for an unknown account.
+def burn_verify(password: str, hasher: Hasher) -> None:
+    """Spend one verify, as for a real account, on a login for an unknown one.
 
-    Login answers an unknown email after the same bcrypt work as a wrong
-    password, so response time does not reveal which accounts exist.
+    Same scheme, same cost: response time does not tell which accounts exist.
     """
-    verify_password(password, _dummy_hash(rounds))
+    verify_password(password, _dummy_hash(hasher.rounds, hasher.pepper, hasher.pepper_id), hasher)

@@ -16,15 +16,15 @@ import marshmallow as ma
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
-from app.auth.passwords import BCRYPT_MAX_BYTES
+from app.auth.blocklist import is_common
 from app.validation import (
+    COMMON_PASSWORD,
     INVALID_EMAIL,
     INVALID_USERNAME,
     NOT_NULL,
     NOT_OBJECT,
     NOT_STRING,
     ONE_IDENTIFIER,
-    PASSWORD_TOO_MANY_BYTES,
     REQUIRED,
     TOO_LONG,
     TOO_SHORT,
@@ -74,10 +74,9 @@ def password_length(value: str) -> None:
     length(current_app.config["PASSWORD_MIN_LENGTH"], PASSWORD_MAX_LENGTH)(value)
 
 
-def password_bytes(value: str) -> None:
-    # bcrypt 5 refuses more than 72 bytes; refuse here rather than truncate.
-    if len(value.encode("utf-8")) > BCRYPT_MAX_BYTES:
-        raise ma.ValidationError(PASSWORD_TOO_MANY_BYTES.msg.format(max=BCRYPT_MAX_BYTES))
+def not_common(value: str) -> None:
+    if current_app.config["PASSWORD_BLOCKLIST_ENABLED"] and is_common(value):
+        raise ma.ValidationError(COMMON_PASSWORD.msg)
 
 
 def normalize_email(value: str) -> str:
@@ -120,7 +119,7 @@ class RegisterIn(Schema):
     email = Email(required=True, metadata={"example": "john@example.com"})
     password = Text(
         required=True,
-        validate=[password_length, password_bytes],
+        validate=[password_length, not_common],
         metadata={"example": "correct horse battery staple"},
     )
 
@@ -143,7 +142,7 @@ class CredentialsIn(Schema):
     username = Text(validate=length(1, EMAIL_MAX_LENGTH), metadata={"example": "johndoe"})
     password = Text(
         required=True,
-        validate=[length(1, PASSWORD_MAX_LENGTH), password_bytes],
+        validate=length(1, PASSWORD_MAX_LENGTH),
         metadata={"example": "correct horse battery staple"},
     )
 

@@ -9,13 +9,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth import sessions
-from app.auth.passwords import burn_verify, hash_password, verify_password
+from app.auth.passwords import Hasher, burn_verify, hash_password, needs_rehash, verify_password
 from app.auth.schemas import Credentials
 from app.errors import EmailTaken, InvalidCredentials, NotAuthenticated, UsernameTaken
 from app.extensions import db
 from app.models import User
 
 log = logging.getLogger(__name__)
+
+
+def _hasher() -> Hasher:
+    hasher: Hasher = current_app.extensions["password_hasher"]
+    return hasher
 
 
 def _find_by_email(email: str) -> User | None:
@@ -39,7 +44,7 @@ def register_user(username: str, email: str, password: str) -> User:
     user = User(
         username=username,
         email=email,
-        password_hash=hash_password(password, current_app.config["BCRYPT_ROUNDS"]),
+        password_hash=hash_password(password, _hasher()),
     )
     db.session.add(user)
     try:
@@ -60,13 +65,20 @@ def authenticate(credentials: Credentials) -> User:
         user = _find_by_email(credentials.email)
     else:
         user = _find_by_username(credentials.username or "")
+    hasher = _hasher()
     if user is None:
-        burn_verify(credentials.password, current_app.config["BCRYPT_ROUNDS"])
+        burn_verify(credentials.password, hasher)
         log.info("login failed: unknown account")
         raise InvalidCredentials()
-    if not verify_password(credentials.password, user.password_hash):
+    if not verify_password(credentials.password, user.password_hash, hasher):
         log.info("login failed: wrong password user_id=%s", user.id)
         raise InvalidCredentials()
+    if needs_rehash(user.password_hash, hasher):
+        # The password is at hand only now: move the hash to the current
+        # scheme, pepper and cost.
+        user.password_hash = hash_password(credentials.password, hasher)
+        db.session.commit()
+        log.info("password hash upgraded user_id=%s", user.id)
     return user
 
 

@@ -60,20 +60,49 @@ class AuthSessionInterface(RedisSessionInterface):
     # --- storage (keys are built here and nowhere else) -----------------------
 
     def ttl_seconds(self, app: Flask) -> int:
+        """The idle timeout: how long an unused session lives."""
         return int(app.permanent_session_lifetime.total_seconds())
 
     def create(self, app: Flask, data: dict[str, Any]) -> str:
-        """Store ``data`` under a fresh id with the idle TTL; return the id."""
+        """Store ``data`` under a fresh id, always with a TTL; return the id."""
+        ttl = min(self.ttl_seconds(app), app.config["SESSION_MAX_AGE"])
         while True:
             sid = self._generate_sid(SID_BYTES)
             created = self.client.set(
                 self._get_store_id(sid),
                 self.serializer.encode(data),
-                ex=self.ttl_seconds(app),
+                ex=ttl,
                 nx=True,  # never overwrite: a collision just draws again
             )
             if created:
                 return str(sid)
+
+    def load_and_touch(self, app: Flask, sid: str) -> dict[str, Any] | None:
+        """Read a live session and slide its idle timeout, in one command.
+
+        ``GETEX`` refreshes the TTL of a key that exists and never creates
+        one, so a request racing with a logout cannot bring the deleted
+        session back (logout is final). The TTL never reaches past the
+        absolute end, ``created_at + SESSION_MAX_AGE``; a session past it is
+        deleted and treated as absent.
+        """
+        key = self._get_store_id(sid)
+        idle = self.ttl_seconds(app)
+        raw = self.client.getex(key, ex=idle)
+        if raw is None:
+            return None
+        data: Any = self.serializer.decode(raw)
+        created_at = data.get("created_at") if isinstance(data, dict) else None
+        if not isinstance(created_at, int):
+            self.client.delete(key)  # not one of ours: never trust it
+            return None
+        remaining = created_at + app.config["SESSION_MAX_AGE"] - int(time.time())
+        if remaining <= 0:
+            self.client.delete(key)
+            return None
+        if remaining < idle:  # only in the last idle window of its life
+            self.client.expire(key, remaining)
+        return dict(data)
 
     def delete(self, sid: str) -> None:
         self._delete_session(self._get_store_id(sid))
@@ -85,7 +114,7 @@ class AuthSessionInterface(RedisSessionInterface):
         if sid is None or not SID_PATTERN.fullmatch(sid):
             return AuthSession(transport=transport)
         try:
-            data = self._retrieve_session_data(self._get_store_id(sid))
+            data = self.load_and_touch(app, sid)
         except redis.RedisError as error:
             # Raised here, the error would escape every error handler (Flask
             # opens the session before dispatch); keep it for the view to raise.

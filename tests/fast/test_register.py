@@ -36,7 +36,7 @@ class TestSuccess:
     def test_stores_a_bcrypt_hash_never_the_password(self, auth: AuthActions) -> None:
         auth.register()
         stored = db.session.scalars(select(User)).one()
-        assert stored.password_hash.startswith("$2b$04$")
+        assert stored.password_hash.startswith("bcrypt_hmac_sha384$1$$2b$04$")
         assert PASSWORD not in stored.password_hash
         assert "password" not in (auth.register(username="other", email="o@example.com").text)
 
@@ -156,8 +156,7 @@ INVALID_BODIES = [
     bad("email", "a" * 250 + "@example.com", "value_error.any_str.max_length"),
     bad("email", 42, "type_error.str"),
     bad("password", "12345", "value_error.any_str.min_length"),
-    bad("password", "x" * 1025, "value_error.any_str.max_length", "value_error.any_str.max_bytes"),
-    bad("password", "é" * 37, "value_error.any_str.max_bytes"),
+    bad("password", "x" * 1025, "value_error.any_str.max_length"),
     bad("password", True, "type_error.str"),
     bad("password", 123456, "type_error.str"),
 ]

@@ -155,6 +155,7 @@ def gunicorn_env(real_redis_url: str, key_prefix: str) -> dict[str, str]:
     return {
         "APP_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
+        "PASSWORD_PEPPER": secrets.token_urlsafe(48),
         "REDIS_URL": real_redis_url,
         "SESSION_KEY_PREFIX": key_prefix,
         "BCRYPT_ROUNDS": "4",

@@ -1,0 +1,311 @@
+"""Session lifecycle, cookies, cross-site requests and headers, tested the way
+an attacker would try them (§4.3 - §4.7)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import fakeredis
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.auth import sessions
+from tests.conftest import API, PASSWORD, AuthActions, SessionKeys
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+class TestLifecycle:
+    def test_idle_timeout_slides_on_use(
+        self, auth: AuthActions, user: Any, keys: SessionKeys
+    ) -> None:
+        token = auth.token()
+        keys.redis.expire(keys.of(token), 60)  # as if unused for 29 minutes
+        assert auth.client.get(f"{API}/me", headers=bearer(token)).status_code == 200
+        assert 1790 <= keys.ttl(token) <= 1800
+
+    def test_absolute_lifetime_ends_a_session_in_constant_use(
+        self, auth: AuthActions, user: Any, keys: SessionKeys, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        token = auth.token()
+        start = sessions.time.time()
+        elapsed = 0
+        while elapsed < 86400 - 1500:  # used every 25 minutes, never idle
+            elapsed += 1500
+            monkeypatch.setattr(sessions.time, "time", lambda e=elapsed: start + e)
+            assert auth.client.get(f"{API}/me", headers=bearer(token)).status_code == 200
+            # The TTL never reaches past the absolute end of the session.
+            assert 0 < keys.ttl(token) <= min(1800, 86400 - elapsed)
+        monkeypatch.setattr(sessions.time, "time", lambda: start + 86400)
+        assert auth.client.get(f"{API}/me", headers=bearer(token)).status_code == 401
+        assert not keys.exists(token)
+
+    def test_a_short_max_age_caps_the_first_ttl(
+        self, app: Flask, auth: AuthActions, user: Any, keys: SessionKeys
+    ) -> None:
+        app.config["SESSION_MAX_AGE"] = 600
+        token = auth.token()
+        assert 0 < keys.ttl(token) <= 600
+
+    def test_no_session_key_ever_lacks_a_ttl(
+        self, auth: AuthActions, user: Any, keys: SessionKeys
+    ) -> None:
+        auth.login()
+        tokens = [auth.token() for _ in range(3)]
+        auth.client.get(f"{API}/me")
+        auth.client.get(f"{API}/me", headers=bearer(tokens[0]))
+        auth.client.post(f"{API}/logout", headers=bearer(tokens[1]))
+        assert len(keys.all()) == 3
+        assert all(keys.redis.ttl(key) > 0 for key in keys.all())
+
+    def test_a_foreign_value_under_our_prefix_is_not_a_session(
+        self, client: FlaskClient, keys: SessionKeys
+    ) -> None:
+        sid = "B" * 43
+        keys.redis.set(keys.of(sid), b"\x81\xa7user_id\x01", ex=100)  # no created_at
+        assert client.get(f"{API}/me", headers=bearer(sid)).status_code == 401
+        assert not keys.exists(sid)
+
+    def test_logout_is_final_under_concurrent_use(
+        self, app: Flask, auth: AuthActions, user: Any, keys: SessionKeys
+    ) -> None:
+        """Requests racing with the logout never write the session back."""
+        token = auth.token()
+        stop = threading.Event()
+        per_thread: list[list[int]] = [[] for _ in range(4)]
+
+        def hammer(statuses: list[int]) -> None:
+            client = app.test_client()
+            while not stop.is_set():
+                statuses.append(client.get(f"{API}/me", headers=bearer(token)).status_code)
+
+        threads = [threading.Thread(target=hammer, args=(s,)) for s in per_thread]
+        for thread in threads:
+            thread.start()
+        while min(map(len, per_thread)) < 10:
+            time.sleep(0.001)
+        assert auth.client.post(f"{API}/logout", headers=bearer(token)).status_code == 200
+        counts = [len(statuses) for statuses in per_thread]
+        while any(len(s) < n + 10 for s, n in zip(per_thread, counts, strict=True)):
+            time.sleep(0.001)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        assert not keys.exists(token)
+        assert keys.all() == []
+        for statuses in per_thread:
+            # Each thread saw the session alive, then dead for good.
+            first_401 = statuses.index(401)
+            assert set(statuses[:first_401]) == {200}
+            assert set(statuses[first_401:]) == {401}
+
+    def test_an_authenticated_request_costs_one_redis_command(
+        self, redis_server: fakeredis.FakeServer, auth: AuthActions, user: Any, app: Flask
+    ) -> None:
+        token = auth.token()
+        sent: list[str] = []
+        client = app.extensions["redis"]
+        original = client.execute_command
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            sent.append(str(args[0]))
+            return original(*args, **kwargs)
+
+        client.execute_command = counting
+        for _ in range(5):
+            assert auth.client.get(f"{API}/me", headers=bearer(token)).status_code == 200
+        assert sent == ["GETEX"] * 5
+
+
+class TestCookie:
+    def test_attributes(self, auth: AuthActions, user: Any) -> None:
+        header = auth.login().headers["Set-Cookie"]
+        attributes = {part.strip().split("=")[0].lower() for part in header.split(";")[1:]}
+        assert attributes == {"httponly", "path", "samesite"}
+        assert "SameSite=Lax" in header
+        assert "Path=/" in header
+
+    def test_fixation_with_a_planted_live_session(
+        self, app: Flask, auth: AuthActions, user: Any, keys: SessionKeys
+    ) -> None:
+        """The attacker logs in, plants their cookie in the victim's browser;
+        the victim's login must not keep the attacker's id."""
+        attacker = app.test_client()
+        attacker.post(
+            f"{API}/register",
+            json={"username": "eve", "email": "eve@example.com", "password": PASSWORD},
+        )
+        attacker.post(f"{API}/login", json={"email": "eve@example.com", "password": PASSWORD})
+        planted = attacker.get_cookie("session").value  # type: ignore[union-attr]
+        auth.client.set_cookie("session", planted)
+        auth.login()
+        victim_sid = auth.session_cookie()
+        assert victim_sid != planted
+        assert not keys.exists(planted)
+        assert attacker.get(f"{API}/me").status_code == 401  # the attacker's id is dead
+        assert auth.client.get(f"{API}/me").json["username"] == "johndoe"  # type: ignore[index]
+
+
+FOREIGN = "https://evil.example"
+
+
+class TestCrossSite:
+    @pytest.fixture
+    def logged_in(self, auth: AuthActions, user: Any) -> AuthActions:
+        assert auth.login().status_code == 200
+        return auth
+
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"data": {"x": "1"}},  # application/x-www-form-urlencoded
+            {"data": "x", "content_type": "text/plain"},
+            {"data": "--b--", "content_type": "multipart/form-data; boundary=b"},
+            {"json": {}, "headers": {"Origin": FOREIGN}},
+            {"headers": {"Origin": FOREIGN}},  # bodiless, foreign origin
+            {"headers": {"Origin": "null"}},  # sandboxed iframe, file:// page
+            {"json": {}, "headers": {"Origin": "http://localhost.evil.example"}},
+        ],
+        ids=[
+            "form",
+            "text-plain",
+            "multipart",
+            "json-foreign",
+            "bodiless-foreign",
+            "null",
+            "lookalike",
+        ],
+    )
+    def test_forged_logout_is_403_and_the_session_lives(
+        self, logged_in: AuthActions, keys: SessionKeys, kwargs: dict[str, Any]
+    ) -> None:
+        sid = logged_in.session_cookie()
+        assert sid
+        response = logged_in.client.post(f"{API}/logout", **kwargs)
+        assert response.status_code == 403
+        assert response.json == {"detail": "Cross-site request refused"}
+        assert "Set-Cookie" not in response.headers
+        assert keys.exists(sid)
+        assert logged_in.client.get(f"{API}/me").status_code == 200
+
+    @pytest.mark.parametrize(
+        "headers", [{}, {"Origin": "http://localhost"}], ids=["no-origin", "own-origin"]
+    )
+    def test_same_origin_logout_works(
+        self, logged_in: AuthActions, keys: SessionKeys, headers: dict[str, str]
+    ) -> None:
+        assert logged_in.client.post(f"{API}/logout", json={}, headers=headers).status_code == 200
+        assert keys.all() == []
+
+    def test_listed_origin_is_allowed(
+        self, app: Flask, logged_in: AuthActions, keys: SessionKeys
+    ) -> None:
+        app.config["CORS_ORIGINS"] = ["https://app.example"]
+        headers = {"Origin": "https://app.example"}
+        assert logged_in.client.post(f"{API}/logout", headers=headers).status_code == 200
+
+    def test_login_csrf_from_a_foreign_origin(
+        self, client: FlaskClient, user: Any, keys: SessionKeys
+    ) -> None:
+        response = client.post(
+            f"{API}/login",
+            json={"email": "john@example.com", "password": PASSWORD},
+            headers={"Origin": FOREIGN},
+        )
+        assert response.status_code == 403
+        assert "Set-Cookie" not in response.headers
+        assert keys.all() == []
+
+    def test_register_from_a_foreign_origin(self, client: FlaskClient) -> None:
+        body = {"username": "eve", "email": "eve@example.com", "password": PASSWORD}
+        response = client.post(f"{API}/register", json=body, headers={"Origin": FOREIGN})
+        assert response.status_code == 403
+        credentials = {"email": body["email"], "password": PASSWORD}
+        assert client.post(f"{API}/login", json=credentials).status_code == 401  # not created
+
+    def test_form_login_with_a_cookie_is_403_without_one_415(
+        self, client: FlaskClient, user: Any
+    ) -> None:
+        form = {"email": "john@example.com", "password": PASSWORD}
+        assert client.post(f"{API}/login", data=form).status_code == 415
+        client.set_cookie("session", "A" * 43)
+        assert client.post(f"{API}/login", data=form).status_code == 403
+
+    def test_token_form_is_allowed_with_a_cookie(self, logged_in: AuthActions) -> None:
+        form = {"username": "johndoe", "password": PASSWORD}
+        assert logged_in.client.post(f"{API}/token", data=form).status_code == 200
+
+    def test_safe_methods_are_not_checked(self, logged_in: AuthActions) -> None:
+        response = logged_in.client.get(f"{API}/me", headers={"Origin": FOREIGN})
+        assert response.status_code == 200
+
+
+class TestCors:
+    @pytest.fixture
+    def app_config(self, app_config: Any) -> Any:
+        app_config.CORS_ORIGINS = ["https://app.example"]
+        return app_config
+
+    def test_listed_origin_gets_credentialed_cors(self, client: FlaskClient) -> None:
+        response = client.options(
+            f"{API}/login",
+            headers={
+                "Origin": "https://app.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type",
+            },
+        )
+        assert response.headers["Access-Control-Allow-Origin"] == "https://app.example"
+        assert response.headers["Access-Control-Allow-Credentials"] == "true"
+
+    def test_other_origins_get_no_cors_headers(self, client: FlaskClient) -> None:
+        response = client.options(
+            f"{API}/login", headers={"Origin": FOREIGN, "Access-Control-Request-Method": "POST"}
+        )
+        assert "Access-Control-Allow-Origin" not in response.headers
+        response = client.get(f"{API}/me", headers={"Origin": FOREIGN})
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+    def test_no_cors_without_listed_origins(self, app: Flask) -> None:
+        app.config["CORS_ORIGINS"] = []
+        fresh = app.test_client()
+        response = fresh.get("/healthz", headers={"Origin": "https://app.example"})
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/healthz"),
+        ("get", "/readyz"),
+        ("get", "/docs"),
+        ("get", "/openapi.json"),
+        ("get", "/nope"),
+        ("get", f"{API}/me"),
+        ("post", f"{API}/logout"),
+        ("post", f"{API}/login"),
+        ("put", f"{API}/login"),
+    ],
+)
+def test_security_headers_on_every_response(client: FlaskClient, method: str, path: str) -> None:
+    response = getattr(client, method)(path)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_no_store_wherever_credentials_or_user_data_travel(auth: AuthActions, user: Any) -> None:
+    login = auth.login()
+    token = auth.client.post(
+        f"{API}/token", json={"email": "john@example.com", "password": PASSWORD}
+    )
+    me = auth.client.get(f"{API}/me")
+    logout = auth.client.post(f"{API}/logout")
+    failed = auth.client.get(f"{API}/me")
+    for response in (login, token, me, logout, failed):
+        assert response.headers["Cache-Control"] == "no-store"
