@@ -7,7 +7,6 @@ import threading
 import time
 from typing import Any
 
-import fakeredis
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -105,7 +104,7 @@ class TestLifecycle:
             assert set(statuses[first_401:]) == {401}
 
     def test_an_authenticated_request_costs_one_redis_command(
-        self, redis_server: fakeredis.FakeServer, auth: AuthActions, user: Any, app: Flask
+        self, auth: AuthActions, user: Any, app: Flask
     ) -> None:
         token = auth.token()
         sent: list[str] = []

@@ -10,6 +10,7 @@ from tests.fast.test_errors import (  # noqa: F401
     test_oversized_body_is_413_before_parsing,
     test_wrong_content_type_is_415,
 )
+from tests.fast.test_password_security import TestNoTruncation, TestRehash  # noqa: F401
 from tests.fast.test_register import (  # noqa: F401
     TestDuplicates,
     TestSuccess,
@@ -17,6 +18,12 @@ from tests.fast.test_register import (  # noqa: F401
     test_invalid_input_is_422_per_field_and_changes_nothing,
     test_the_422_message_of_the_contract,
     test_unknown_fields_are_ignored,
+)
+from tests.fast.test_session_security import (  # noqa: F401
+    TestCookie,
+    TestCrossSite,
+    TestLifecycle,
+    test_no_store_wherever_credentials_or_user_data_travel,
 )
 from tests.fast.test_sessions import (  # noqa: F401
     TestBadCredentials,
