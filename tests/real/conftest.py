@@ -150,8 +150,14 @@ def app(app_config: TestingConfig) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def gunicorn_env(real_redis_url: str, key_prefix: str) -> dict[str, str]:
-    """Production settings for a real gunicorn, on the real Redis."""
+def gunicorn_env(
+    real_redis_url: str, key_prefix: str, redis: redis_py.Redis
+) -> dict[str, str]:
+    """Production settings for a real gunicorn, on the real Redis.
+
+    Asks for ``redis`` so that the keys a test's servers wrote are deleted
+    after it, like those of the in-process tests.
+    """
     return {
         "APP_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
