@@ -150,9 +150,7 @@ def app(app_config: TestingConfig) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def gunicorn_env(
-    real_redis_url: str, key_prefix: str, redis: redis_py.Redis
-) -> dict[str, str]:
+def gunicorn_env(real_redis_url: str, key_prefix: str, redis: redis_py.Redis) -> dict[str, str]:
     """Production settings for a real gunicorn, on the real Redis.
 
     Asks for ``redis`` so that the keys a test's servers wrote are deleted
