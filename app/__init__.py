@@ -12,6 +12,7 @@ from redis.retry import Retry
 from app import docs, health, security
 from app.auth import bp as auth_bp
 from app.auth import sessions
+from app.auth.commands import sessions_cli
 from app.auth.passwords import Hasher
 from app.errors import register_error_handlers
 from app.extensions import api, db, migrate
@@ -29,6 +30,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     security.init_app(app)
+    app.cli.add_command(sessions_cli)
     return app
 
 

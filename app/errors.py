@@ -61,6 +61,11 @@ class NotAuthenticated(ServiceError):
     headers = {"WWW-Authenticate": "Bearer"}
 
 
+class SessionNotFound(ServiceError):
+    status = 404
+    detail = "Session not found"
+
+
 class UnsupportedMediaType(ServiceError):
     status = 415
     detail = "Unsupported Media Type"

@@ -6,6 +6,7 @@ The fast tier runs on fakeredis and in-memory SQLite with bcrypt cost 4.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from app.extensions import db
 from config import TestingConfig
 
 API = "/api/auth"
+# The shape of a real session id (tag.random), pointing at no session.
+UNKNOWN_SID = "A" * 8 + "." + "A" * 43
 PASSWORD = "s3cret-passw0rd"
 
 
@@ -131,10 +134,20 @@ class SessionKeys:
     prefix: str
 
     def of(self, sid: str) -> str:
-        return self.prefix + sid
+        """The key of a session id ``tag.random``: ``{tag}:`` and the random
+        part's 16-character selector (see app/auth/session_store.py)."""
+        tag, _, random_part = sid.partition(".")
+        return f"{self.prefix}{{{tag}}}:{random_part[:16]}"
+
+    def everything(self) -> list[str]:
+        return sorted(key.decode() for key in self.redis.scan_iter(match=self.prefix + "*"))
 
     def all(self) -> list[str]:
-        return sorted(key.decode() for key in self.redis.scan_iter(match=self.prefix + "*"))
+        """Session keys, without the per-user indexes (``{tag}:u<user id>``)."""
+        return [key for key in self.everything() if not re.search(r"\}:u\d+$", key)]
+
+    def indexes(self) -> list[str]:
+        return [key for key in self.everything() if re.search(r"\}:u\d+$", key)]
 
     def exists(self, sid: str) -> bool:
         return bool(self.redis.exists(self.of(sid)))

@@ -5,7 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from app.auth import bp, service, sessions
-from app.auth.schemas import Credentials, CredentialsIn, MessageOut, RegisterIn, TokenOut, UserOut
+from app.auth.schemas import (
+    Credentials,
+    CredentialsIn,
+    LogoutAllIn,
+    LogoutAllOut,
+    MessageOut,
+    RegisterIn,
+    SessionOut,
+    TokenOut,
+    UserOut,
+)
 from app.errors import ErrorOut
 from app.models import User
 from app.security import FORM, JSON, accepts
@@ -81,3 +91,40 @@ def logout() -> dict[str, str]:
     """End the session at once (its Redis key is deleted). Idempotent."""
     sessions.end_session()
     return {"message": "Successfully logged out"}
+
+
+@bp.route("/sessions", methods=["GET"])
+@bp.response(200, SessionOut(many=True))
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(security=SESSION_AUTH)
+def list_sessions() -> list[dict[str, Any]]:
+    """Every live session of the caller's account, newest first."""
+    return service.my_sessions()
+
+
+@bp.route("/sessions/<string:handle>", methods=["DELETE"])
+@bp.response(204)
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(404, schema=ErrorOut, description="No session of the caller has this handle")
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(security=SESSION_AUTH)
+def end_session(handle: str) -> None:
+    """End one of the caller's sessions at once, on every worker and host."""
+    service.end_my_session(handle)
+
+
+@bp.route("/logout-all", methods=["POST"])
+@bp.arguments(LogoutAllIn, required=False)
+@bp.response(200, LogoutAllOut)
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(security=SESSION_AUTH)
+def logout_all(options: dict[str, bool]) -> dict[str, Any]:
+    """End every session of the account, the caller's too unless keep_current."""
+    keep_current = options["keep_current"]
+    ended = service.end_my_sessions(keep_current=keep_current)
+    message = "Logged out of every other session" if keep_current else "Logged out everywhere"
+    return {"message": message, "ended": ended}

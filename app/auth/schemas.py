@@ -21,6 +21,7 @@ from app.validation import (
     COMMON_PASSWORD,
     INVALID_EMAIL,
     INVALID_USERNAME,
+    NOT_BOOLEAN,
     NOT_NULL,
     NOT_OBJECT,
     NOT_STRING,
@@ -167,8 +168,21 @@ class CredentialsIn(Schema):
         return Credentials(password=data["password"], email=data.get("email"), username=username)
 
 
-class LogoutIn(Schema):
-    """``/logout`` takes no input; any body is ignored."""
+class StrictBoolean(ma.fields.Boolean):
+    """JSON ``true``/``false`` only: "yes" or 1 are a 422, not a guess."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class LogoutAllIn(Schema):
+    keep_current = StrictBoolean(
+        load_default=False,
+        error_messages={"invalid": NOT_BOOLEAN.msg, "null": NOT_NULL.msg},
+        metadata={"description": "End every session but the caller's own"},
+    )
 
 
 # --- responses ----------------------------------------------------------------
@@ -189,6 +203,24 @@ class TokenOut(Schema):
     expires_in = ma.fields.Integer(
         required=True, metadata={"description": "Idle lifetime in seconds", "example": 1800}
     )
+
+
+class SessionOut(Schema):
+    id = ma.fields.String(
+        required=True, metadata={"description": "A handle, not the session id: it cannot log in"}
+    )
+    kind = ma.fields.String(required=True, metadata={"enum": ["cookie", "bearer"]})
+    created_at = UtcDateTime(required=True)
+    last_seen_at = UtcDateTime(required=True, metadata={"description": "Updated once a minute"})
+    expires_at = UtcDateTime(required=True, metadata={"description": "If left unused"})
+    ip = ma.fields.String(required=True, allow_none=True)
+    user_agent = ma.fields.String(required=True, allow_none=True)
+    current = ma.fields.Boolean(required=True, metadata={"description": "The caller's session"})
+
+
+class LogoutAllOut(Schema):
+    message = ma.fields.String(required=True, metadata={"example": "Logged out everywhere"})
+    ended = ma.fields.Integer(required=True, metadata={"example": 3})
 
 
 class MessageOut(Schema):

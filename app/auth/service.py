@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -11,7 +13,14 @@ from sqlalchemy.exc import IntegrityError
 from app.auth import sessions
 from app.auth.passwords import Hasher, burn_verify, hash_password, needs_rehash, verify_password
 from app.auth.schemas import Credentials
-from app.errors import EmailTaken, InvalidCredentials, NotAuthenticated, UsernameTaken
+from app.auth.session_store import SessionInfo
+from app.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    NotAuthenticated,
+    SessionNotFound,
+    UsernameTaken,
+)
 from app.extensions import db
 from app.models import User
 
@@ -23,7 +32,7 @@ def _hasher() -> Hasher:
     return hasher
 
 
-def _find_by_email(email: str) -> User | None:
+def find_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(func.lower(User.email) == email.lower()))
 
 
@@ -32,12 +41,12 @@ def _find_by_username(username: str) -> User | None:
 
 
 def _conflict(email: str, username: str) -> EmailTaken | UsernameTaken:
-    return EmailTaken() if _find_by_email(email) is not None else UsernameTaken()
+    return EmailTaken() if find_by_email(email) is not None else UsernameTaken()
 
 
 def register_user(username: str, email: str, password: str) -> User:
     """Create an account. ``email`` is already normalised by the schema."""
-    if _find_by_email(email) is not None:
+    if find_by_email(email) is not None:
         raise EmailTaken()
     if _find_by_username(username) is not None:
         raise UsernameTaken()
@@ -62,7 +71,7 @@ def register_user(username: str, email: str, password: str) -> User:
 def authenticate(credentials: Credentials) -> User:
     """The user these credentials belong to, or ``InvalidCredentials``."""
     if credentials.email is not None:
-        user = _find_by_email(credentials.email)
+        user = find_by_email(credentials.email)
     else:
         user = _find_by_username(credentials.username or "")
     hasher = _hasher()
@@ -80,6 +89,40 @@ def authenticate(credentials: Credentials) -> User:
         db.session.commit()
         log.info("password hash upgraded user_id=%s", user.id)
     return user
+
+
+def _session_out(info: SessionInfo, current_ref: str | None) -> dict[str, Any]:
+    return {
+        "id": sessions.handle_of(info.ref),
+        "kind": info.kind,
+        "created_at": datetime.fromtimestamp(info.created_at, UTC),
+        "last_seen_at": datetime.fromtimestamp(info.last_seen_at, UTC),
+        "expires_at": datetime.fromtimestamp(info.expires_at, UTC),
+        "ip": info.ip,
+        "user_agent": info.user_agent,
+        "current": info.ref == current_ref,
+    }
+
+
+def my_sessions() -> list[dict[str, Any]]:
+    """The caller's live sessions, newest first, each named by its handle."""
+    user = current_user()
+    current_ref = sessions.ref_of(sessions.current_sid())
+    return [_session_out(info, current_ref) for info in sessions.list_sessions(user.id)]
+
+
+def end_my_session(handle: str) -> None:
+    user = current_user()
+    if not sessions.revoke_session(user.id, handle):
+        raise SessionNotFound()
+    log.info("session revoked by its user user_id=%s", user.id)
+
+
+def end_my_sessions(keep_current: bool) -> int:
+    user = current_user()
+    ended = sessions.end_all_sessions(user.id, keep_current=keep_current)
+    log.info("logout everywhere user_id=%s ended=%s kept_current=%s", user.id, ended, keep_current)
+    return ended
 
 
 def current_user() -> User:

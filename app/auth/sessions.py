@@ -16,25 +16,20 @@ msgpack serializer) with what an auth service needs:
 from __future__ import annotations
 
 import logging
-import re
-import time
 from typing import Any, Literal, cast
 
 import redis
 from flask import Flask, Request, Response, current_app, request, session
 from flask_session.redis import RedisSession, RedisSessionInterface
 
+from app.auth.session_store import Kind, SessionInfo, SessionStore
 from app.errors import SessionStoreUnavailable
 
 log = logging.getLogger(__name__)
 
-Transport = Literal["cookie", "bearer"]
+Transport = Kind
 COOKIE: Transport = "cookie"
 BEARER: Transport = "bearer"
-
-SID_BYTES = 32  # secrets.token_urlsafe(32): 256 bits, 43 characters
-# Anything else cannot be one of our ids: answer without asking Redis.
-SID_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class AuthSession(RedisSession):
@@ -57,72 +52,28 @@ class AuthSession(RedisSession):
 class AuthSessionInterface(RedisSessionInterface):
     session_class = AuthSession
 
-    # --- storage (keys are built here and nowhere else) -----------------------
+    store: SessionStore
 
     def ttl_seconds(self, app: Flask) -> int:
         """The idle timeout: how long an unused session lives."""
         return int(app.permanent_session_lifetime.total_seconds())
 
-    def create(self, app: Flask, data: dict[str, Any]) -> str:
-        """Store ``data`` under a fresh id, always with a TTL; return the id."""
-        ttl = min(self.ttl_seconds(app), app.config["SESSION_MAX_AGE"])
-        while True:
-            sid = self._generate_sid(SID_BYTES)
-            created = self.client.set(
-                self._get_store_id(sid),
-                self.serializer.encode(data),
-                ex=ttl,
-                nx=True,  # never overwrite: a collision just draws again
-            )
-            if created:
-                return str(sid)
-
-    def load_and_touch(self, app: Flask, sid: str) -> dict[str, Any] | None:
-        """Read a live session and slide its idle timeout, in one command.
-
-        ``GETEX`` refreshes the TTL of a key that exists and never creates
-        one, so a request racing with a logout cannot bring the deleted
-        session back (logout is final). The TTL never reaches past the
-        absolute end, ``created_at + SESSION_MAX_AGE``; a session past it is
-        deleted and treated as absent.
-        """
-        key = self._get_store_id(sid)
-        idle = self.ttl_seconds(app)
-        raw = self.client.getex(key, ex=idle)
-        if raw is None:
-            return None
-        data: Any = self.serializer.decode(raw)
-        created_at = data.get("created_at") if isinstance(data, dict) else None
-        if not isinstance(created_at, int):
-            self.client.delete(key)  # not one of ours: never trust it
-            return None
-        remaining = created_at + app.config["SESSION_MAX_AGE"] - int(time.time())
-        if remaining <= 0:
-            self.client.delete(key)
-            return None
-        if remaining < idle:  # only in the last idle window of its life
-            self.client.expire(key, remaining)
-        return dict(data)
-
-    def delete(self, sid: str) -> None:
-        self._delete_session(self._get_store_id(sid))
-
     # --- Flask's SessionInterface -------------------------------------------
 
     def open_session(self, app: Flask, request: Request) -> AuthSession:
         transport, sid = self._credential(app, request)
-        if sid is None or not SID_PATTERN.fullmatch(sid):
-            return AuthSession(transport=transport)
+        if sid is None or self.store.parse(sid) is None:
+            return AuthSession(transport=transport)  # not one of ours: no Redis call
         try:
-            data = self.load_and_touch(app, sid)
+            record = self.store.load(sid)
         except redis.RedisError as error:
             # Raised here, the error would escape every error handler (Flask
             # opens the session before dispatch); keep it for the view to raise.
             log.warning("session store unavailable: %s", error.__class__.__name__)
             return AuthSession(transport=transport, store_error=error)
-        if data is None:
+        if record is None:
             return AuthSession(transport=transport)
-        return AuthSession(data, sid=sid, transport=transport)
+        return AuthSession({"u": record.user_id}, sid=sid, transport=transport)
 
     def save_session(self, app: Flask, session: AuthSession, response: Response) -> None:
         if session.accessed:
@@ -159,13 +110,17 @@ class AuthSessionInterface(RedisSessionInterface):
 
 
 def init_app(app: Flask, client: redis.Redis) -> None:
-    app.session_interface = AuthSessionInterface(
-        app,
-        client=client,
-        key_prefix=app.config["SESSION_KEY_PREFIX"],
-        permanent=False,
-        sid_length=SID_BYTES,
+    interface = AuthSessionInterface(
+        app, client=client, key_prefix=app.config["SESSION_KEY_PREFIX"], permanent=False
     )
+    interface.store = SessionStore(
+        client,
+        prefix=app.config["SESSION_KEY_PREFIX"],
+        secret=app.config["SECRET_KEY"].encode("utf-8"),
+        idle_timeout=app.config["SESSION_IDLE_TIMEOUT"],
+        max_age=app.config["SESSION_MAX_AGE"],
+    )
+    app.session_interface = interface
 
 
 # --- what views and services use ----------------------------------------------
@@ -182,14 +137,23 @@ def _current() -> AuthSession:
     return current
 
 
+def _store() -> SessionStore:
+    return _interface().store
+
+
 def idle_timeout() -> int:
     return _interface().ttl_seconds(current_app)
 
 
 def current_user_id() -> int | None:
     """The user id of the session the request carries, if it is live."""
-    user_id = _current().get("user_id")
+    user_id = _current().get("u")
     return user_id if isinstance(user_id, int) else None
+
+
+def current_sid() -> str | None:
+    sid: str | None = _current().sid
+    return sid
 
 
 def start_session(user_id: int, transport: Transport) -> str:
@@ -200,26 +164,67 @@ def start_session(user_id: int, transport: Transport) -> str:
     (fixation); a bearer token is independent of the request's own session.
     """
     current = _current()
-    data = {"user_id": user_id, "transport": transport, "created_at": int(time.time())}
-    sid = _interface().create(current_app, data)
+    sid = _store().create(
+        user_id,
+        transport,
+        ip=request.remote_addr,
+        user_agent=request.user_agent.string or None,
+    )
     if transport == COOKIE:
         if current.sid is not None and current.transport == COOKIE:
-            _interface().delete(current.sid)
+            _store().delete(current.sid, current["u"])
         current.clear()
-        current.update(data)
+        current.update({"u": user_id})
         current.sid = sid
         current.transport = COOKIE
         current.cookie_action = "set"
     return sid
 
 
-def end_session() -> None:
-    """Delete the request's session key at once and expire its cookie."""
+def _forget_current() -> None:
+    """The request's own session has ended: drop it and expire its cookie."""
     current = _current()
-    if current.sid is not None:
-        _interface().delete(current.sid)
     current.clear()
     current.sid = None
     cookie_name = _interface().get_cookie_name(current_app)
     if current.transport == COOKIE and cookie_name in request.cookies:
         current.cookie_action = "expire"
+
+
+def end_session() -> None:
+    """Delete the request's session key at once and expire its cookie."""
+    current = _current()
+    if current.sid is not None:
+        _store().delete(current.sid, current["u"])
+    _forget_current()
+
+
+def list_sessions(user_id: int) -> list[SessionInfo]:
+    return _store().list(user_id)
+
+
+def handle_of(ref: str) -> str:
+    return _store().handle(ref)
+
+
+def ref_of(sid: str | None) -> str | None:
+    return _store().ref(sid) if sid else None
+
+
+def revoke_session(user_id: int, handle: str) -> bool:
+    """End one of the user's sessions by handle; False if it is not theirs."""
+    ended = _store().revoke(user_id, handle)
+    if ended is None:
+        return False
+    if ended.ref == ref_of(_current().sid):
+        _forget_current()
+    return True
+
+
+def end_all_sessions(user_id: int, keep_current: bool) -> int:
+    """End every session of the user, or all but the request's own."""
+    current_sid = _current().sid
+    ended = _store().revoke_all(user_id, keep_sid=current_sid if keep_current else None)
+    if not keep_current:
+        _forget_current()
+    return ended

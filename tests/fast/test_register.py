@@ -103,14 +103,14 @@ class TestDuplicates:
         """
         from app.auth import service
 
-        real_find = service._find_by_email
+        real_find = service.find_by_email
         calls = {"n": 0}
 
         def stale_find(value: str) -> User | None:
             calls["n"] += 1
             return None if calls["n"] == 1 else real_find(value)
 
-        monkeypatch.setattr(service, "_find_by_email", stale_find)
+        monkeypatch.setattr(service, "find_by_email", stale_find)
         monkeypatch.setattr(service, "_find_by_username", lambda value: None)
         response = auth.register(username=username, email=email)
         assert response.status_code == 400

@@ -11,8 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.auth import sessions
-from tests.conftest import API, PASSWORD, AuthActions, SessionKeys
+from tests.conftest import API, PASSWORD, UNKNOWN_SID, AuthActions, SessionKeys
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -32,24 +31,18 @@ class TestLifecycle:
         self, auth: AuthActions, user: Any, keys: SessionKeys, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         token = auth.token()
-        start = sessions.time.time()
+        store = auth.client.application.session_interface.store  # type: ignore[attr-defined]
+        start = time.time()
         elapsed = 0
         while elapsed < 86400 - 1500:  # used every 25 minutes, never idle
             elapsed += 1500
-            monkeypatch.setattr(sessions.time, "time", lambda e=elapsed: start + e)
+            monkeypatch.setattr(store, "clock", lambda e=elapsed: start + e)
             assert auth.client.get(f"{API}/me", headers=bearer(token)).status_code == 200
             # The TTL never reaches past the absolute end of the session.
             assert 0 < keys.ttl(token) <= min(1800, 86400 - elapsed)
-        monkeypatch.setattr(sessions.time, "time", lambda: start + 86400)
+        monkeypatch.setattr(store, "clock", lambda: start + 86400)
         assert auth.client.get(f"{API}/me", headers=bearer(token)).status_code == 401
         assert not keys.exists(token)
-
-    def test_a_short_max_age_caps_the_first_ttl(
-        self, app: Flask, auth: AuthActions, user: Any, keys: SessionKeys
-    ) -> None:
-        app.config["SESSION_MAX_AGE"] = 600
-        token = auth.token()
-        assert 0 < keys.ttl(token) <= 600
 
     def test_no_session_key_ever_lacks_a_ttl(
         self, auth: AuthActions, user: Any, keys: SessionKeys
@@ -60,12 +53,13 @@ class TestLifecycle:
         auth.client.get(f"{API}/me", headers=bearer(tokens[0]))
         auth.client.post(f"{API}/logout", headers=bearer(tokens[1]))
         assert len(keys.all()) == 3
-        assert all(keys.redis.ttl(key) > 0 for key in keys.all())
+        assert len(keys.everything()) == 4  # and the user's index
+        assert all(keys.redis.ttl(key) > 0 for key in keys.everything())
 
     def test_a_foreign_value_under_our_prefix_is_not_a_session(
         self, client: FlaskClient, keys: SessionKeys
     ) -> None:
-        sid = "B" * 43
+        sid = "B" * 8 + "." + "B" * 43
         keys.redis.set(keys.of(sid), b"\x81\xa7user_id\x01", ex=100)  # no created_at
         assert client.get(f"{API}/me", headers=bearer(sid)).status_code == 401
         assert not keys.exists(sid)
@@ -119,6 +113,17 @@ class TestLifecycle:
         for _ in range(5):
             assert auth.client.get(f"{API}/me", headers=bearer(token)).status_code == 200
         assert sent == ["GETEX"] * 5
+
+
+class TestShortMaxAge:
+    @pytest.fixture
+    def app_config(self, app_config: Any) -> Any:
+        app_config.SESSION_MAX_AGE = 600
+        return app_config
+
+    def test_caps_the_first_ttl(self, auth: AuthActions, user: Any, keys: SessionKeys) -> None:
+        token = auth.token()
+        assert 0 < keys.ttl(token) <= 600
 
 
 class TestCookie:
@@ -232,7 +237,7 @@ class TestCrossSite:
     ) -> None:
         form = {"email": "john@example.com", "password": PASSWORD}
         assert client.post(f"{API}/login", data=form).status_code == 415
-        client.set_cookie("session", "A" * 43)
+        client.set_cookie("session", UNKNOWN_SID)
         assert client.post(f"{API}/login", data=form).status_code == 403
 
     def test_token_form_is_allowed_with_a_cookie(self, logged_in: AuthActions) -> None:

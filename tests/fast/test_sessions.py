@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import API, PASSWORD, AuthActions, SessionKeys
+from tests.conftest import API, PASSWORD, UNKNOWN_SID, AuthActions, SessionKeys
 
 INVALID_CREDENTIALS = {"detail": "Invalid email or password"}
 NOT_AUTHENTICATED = {"detail": "Could not validate credentials"}
@@ -36,7 +36,7 @@ class TestCookieLogin:
         assert not morsel["secure"]  # only in production (see test_config)
         assert not morsel["expires"]  # a browser-session cookie; Redis owns expiry
         sid = morsel.value
-        assert len(sid) == 43
+        assert len(sid) == 52
         assert sid not in response.text  # the id never travels in the body
 
     def test_creates_a_redis_key_with_the_idle_ttl(
@@ -74,7 +74,7 @@ class TestCookieLogin:
     def test_a_planted_session_id_is_never_adopted(
         self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
     ) -> None:
-        planted = "A" * 43
+        planted = UNKNOWN_SID
         auth.client.set_cookie("session", planted)
         sid = set_cookie_header(auth.login())["session"].value
         assert sid != planted
@@ -135,8 +135,9 @@ class TestToken:
         assert body["user_id"] == str(user["id"])
         assert body["expires_in"] == 1800
         token = body["access_token"]
-        assert len(token) == 43
-        assert "." not in token  # opaque, not a JWT
+        assert len(token) == 52
+        assert token.count(".") == 1  # tag.random: opaque, not a JWT
+        assert not token.startswith("eyJ")
         assert keys.all() == [keys.of(token)]
         assert 0 < keys.ttl(token) <= 1800
 
@@ -187,7 +188,7 @@ class TestMe:
             {},
             {"Authorization": "Bearer"},
             {"Authorization": "Bearer "},
-            {"Authorization": "Bearer " + "A" * 43},
+            {"Authorization": "Bearer " + UNKNOWN_SID},
             {"Authorization": "Bearer not-even-the-right-shape"},
             {"Authorization": "Bearer " + "x" * 5000},
             {"Authorization": "Basic am9objpzM2NyZXQ="},
@@ -201,7 +202,7 @@ class TestMe:
         assert response.headers["WWW-Authenticate"] == "Bearer"
         assert "Set-Cookie" not in response.headers
 
-    @pytest.mark.parametrize("value", ["A" * 43, "junk", "x" * 4000, "../../etc"])
+    @pytest.mark.parametrize("value", [UNKNOWN_SID, "junk", "x" * 4000, "../../etc"])
     def test_unknown_cookie_is_401_and_creates_no_key(
         self, client: Any, keys: SessionKeys, value: str
     ) -> None:
@@ -286,7 +287,7 @@ class TestLogout:
         assert keys.all() == []
 
     def test_unknown_cookie_is_expired(self, client: Any) -> None:
-        client.set_cookie("session", "A" * 43)
+        client.set_cookie("session", UNKNOWN_SID)
         response = client.post(f"{API}/logout")
         assert response.status_code == 200
         assert set_cookie_header(response)["session"].value == ""

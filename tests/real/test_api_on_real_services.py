@@ -19,6 +19,15 @@ from tests.fast.test_register import (  # noqa: F401
     test_the_422_message_of_the_contract,
     test_unknown_fields_are_ignored,
 )
+from tests.fast.test_session_management import (  # noqa: F401
+    TestCli,
+    TestList,
+    TestLogoutAll,
+    TestRevokeOne,
+    devices,
+    test_all_three_need_a_session,
+    test_last_seen_is_written_at_most_once_a_minute,
+)
 from tests.fast.test_session_security import (  # noqa: F401
     TestCookie,
     TestCrossSite,
