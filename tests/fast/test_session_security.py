@@ -64,6 +64,22 @@ class TestLifecycle:
         assert client.get(f"{API}/me", headers=bearer(sid)).status_code == 401
         assert not keys.exists(sid)
 
+    def test_redis_never_holds_the_session_id(
+        self, auth: AuthActions, user: Any, keys: SessionKeys
+    ) -> None:
+        """Only a selector (key name) and a verifier (in the value) are stored:
+        a copy of Redis gives no usable id, and the right selector with a wrong
+        secret does not authenticate."""
+        token = auth.token()
+        random_part = token.split(".")[1]
+        for key in keys.everything():
+            assert random_part not in key
+            assert random_part.encode() not in keys.redis.dump(key)
+        forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        assert keys.of(forged) == keys.of(token)  # same key in Redis...
+        assert auth.client.get(f"{API}/me", headers=bearer(forged)).status_code == 401
+        assert auth.client.get(f"{API}/me", headers=bearer(token)).status_code == 200
+
     def test_logout_is_final_under_concurrent_use(
         self, app: Flask, auth: AuthActions, user: Any, keys: SessionKeys
     ) -> None:

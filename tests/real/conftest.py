@@ -180,3 +180,20 @@ def make_gunicorn(tmp_path: Path) -> Iterator[Any]:
     yield make
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def production_gunicorn(
+    make_gunicorn: Any, gunicorn_env: dict[str, str], postgres_database: Any
+) -> Any:
+    """Start a production gunicorn on a fresh PostgreSQL database, migrated the
+    way the README says (``flask db upgrade``)."""
+
+    def start(label: str, **env: str) -> Gunicorn:
+        database_url = postgres_database(label)
+        flask_db_upgrade(database_url)
+        server: Gunicorn = make_gunicorn({**gunicorn_env, "DATABASE_URL": database_url, **env})
+        server.start()
+        return server
+
+    return start

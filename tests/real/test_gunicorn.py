@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import redis as redis_py
 
+from tests.conftest import SessionKeys
 from tests.real.conftest import flask_db_upgrade
 from tests.real.services import Gunicorn, Reply
 
@@ -34,16 +35,11 @@ def me_until_both_workers_answer(server: Gunicorn, headers: dict[str, str]) -> l
 
 
 def test_both_flows_across_workers_then_logout_deletes_the_key(
-    make_gunicorn: Any,
-    gunicorn_env: dict[str, str],
-    postgres_database: Any,
+    production_gunicorn: Any,
     redis: redis_py.Redis,
     key_prefix: str,
 ) -> None:
-    database_url = postgres_database("gunicorn")
-    flask_db_upgrade(database_url)
-    server = make_gunicorn({**gunicorn_env, "DATABASE_URL": database_url})
-    server.start()
+    server: Gunicorn = production_gunicorn("gunicorn")
     assert server.call("POST", "/api/auth/register", USER).status == 201
 
     login = server.call("POST", "/api/auth/login", CREDENTIALS)
@@ -52,8 +48,9 @@ def test_both_flows_across_workers_then_logout_deletes_the_key(
     assert sid
     assert "Secure" in login.headers["Set-Cookie"]  # production
     token = server.call("POST", "/api/auth/token", CREDENTIALS).body["access_token"]
-    assert redis.exists(key_prefix + sid)
-    assert 0 < redis.ttl(key_prefix + token) <= 1800
+    keys = SessionKeys(redis, key_prefix)
+    assert keys.exists(sid)
+    assert 0 < keys.ttl(token) <= 1800
 
     for headers in (cookie(sid), bearer(token)):
         replies = me_until_both_workers_answer(server, headers)
@@ -63,8 +60,9 @@ def test_both_flows_across_workers_then_logout_deletes_the_key(
 
     assert server.call("POST", "/api/auth/logout", headers=cookie(sid)).status == 200
     assert server.call("POST", "/api/auth/logout", headers=bearer(token)).status == 200
-    assert redis.exists(key_prefix + sid) == 0
-    assert redis.exists(key_prefix + token) == 0
+    assert not keys.exists(sid)
+    assert not keys.exists(token)
+    assert keys.everything() == []
     for _ in range(10):  # dead on every worker
         assert server.call("GET", "/api/auth/me", headers=cookie(sid)).status == 401
         assert server.call("GET", "/api/auth/me", headers=bearer(token)).status == 401
@@ -89,15 +87,10 @@ def test_sessions_survive_a_gunicorn_restart(
     assert reply.body["username"] == "ann"
 
 
-def test_sigterm_lets_in_flight_requests_finish(
-    make_gunicorn: Any, gunicorn_env: dict[str, str], postgres_database: Any
-) -> None:
-    database_url = postgres_database("graceful")
-    flask_db_upgrade(database_url)
+def test_sigterm_lets_in_flight_requests_finish(production_gunicorn: Any) -> None:
     # Cost 15: one bcrypt verify takes seconds, so the login is still in
     # flight when the master gets SIGTERM.
-    server = make_gunicorn({**gunicorn_env, "DATABASE_URL": database_url, "BCRYPT_ROUNDS": "15"})
-    server.start()
+    server: Gunicorn = production_gunicorn("graceful", BCRYPT_ROUNDS="15")
     assert server.call("POST", "/api/auth/register", USER, timeout=60).status == 201
 
     replies: list[Reply] = []

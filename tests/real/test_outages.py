@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.conftest import UNKNOWN_SID
 from tests.real.conftest import flask_db_upgrade
 from tests.real.services import Gunicorn, RedisServer, Reply, SilentServer, TcpProxy
 
@@ -101,7 +102,7 @@ def test_redis_that_hangs_is_a_quick_503(
         assert_unavailable(
             server.call("POST", "/api/auth/login", CREDENTIALS), "Session store unavailable"
         )
-        bearer = {"Authorization": "Bearer " + "A" * 43}
+        bearer = {"Authorization": "Bearer " + UNKNOWN_SID}  # shaped like ours: Redis is asked
         assert_unavailable(
             server.call("GET", "/api/auth/me", headers=bearer), "Session store unavailable"
         )

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from app import create_app
 from app.extensions import db
 from tests.conftest import make_config
-from tests.real.conftest import RUN_ID, flask_db_upgrade
+from tests.real.conftest import RUN_ID
 from tests.real.services import Gunicorn
 
 USER = {"username": "ann", "email": "ann@example.com", "password": "pa55word!"}
@@ -24,16 +24,11 @@ def keys_of_prefix(redis: redis_py.Redis, prefix: str) -> list[bytes]:
 
 
 def test_list_revoke_and_logout_everywhere_across_workers(
-    make_gunicorn: Any,
-    gunicorn_env: dict[str, str],
-    postgres_database: Any,
+    production_gunicorn: Any,
     redis: redis_py.Redis,
     key_prefix: str,
 ) -> None:
-    database_url = postgres_database("manage")
-    flask_db_upgrade(database_url)
-    server: Gunicorn = make_gunicorn({**gunicorn_env, "DATABASE_URL": database_url})
-    server.start()
+    server: Gunicorn = production_gunicorn("manage")
     assert server.call("POST", "/api/auth/register", USER).status == 201
     laptop = server.call("POST", "/api/auth/login", CREDENTIALS).cookie()
     phone = server.call("POST", "/api/auth/login", CREDENTIALS).cookie()

@@ -9,6 +9,7 @@ from typing import Any
 
 import redis as redis_py
 
+from tests.conftest import SessionKeys
 from tests.real.conftest import flask_db_upgrade
 from tests.real.services import Gunicorn, RedisServer
 
@@ -17,16 +18,11 @@ CREDENTIALS = {"email": USER["email"], "password": USER["password"]}
 
 
 def test_logout_is_final_while_other_workers_use_the_token(
-    make_gunicorn: Any,
-    gunicorn_env: dict[str, str],
-    postgres_database: Any,
+    production_gunicorn: Any,
     redis: redis_py.Redis,
     key_prefix: str,
 ) -> None:
-    database_url = postgres_database("final")
-    flask_db_upgrade(database_url)
-    server: Gunicorn = make_gunicorn({**gunicorn_env, "DATABASE_URL": database_url})
-    server.start()
+    server: Gunicorn = production_gunicorn("final")
     server.call("POST", "/api/auth/register", USER)
     token = server.call("POST", "/api/auth/token", CREDENTIALS).body["access_token"]
     bearer = {"Authorization": f"Bearer {token}"}
@@ -51,8 +47,9 @@ def test_logout_is_final_while_other_workers_use_the_token(
     for thread in threads:
         thread.join(30)
 
-    assert redis.exists(key_prefix + token) == 0
-    assert list(redis.scan_iter(match=key_prefix + "*")) == []
+    keys = SessionKeys(redis, key_prefix)
+    assert keys.exists(token) is False
+    assert keys.everything() == []
     assert len(server.worker_pids_in_access_log("/api/auth/me")) == 2
     for statuses in per_thread:
         first_401 = statuses.index(401)
