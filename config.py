@@ -108,6 +108,9 @@ class Config:
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)
         self.RATELIMIT_ENABLED = _bool(env, "RATELIMIT_ENABLED", True)
         self.LOG_LEVEL = (env.get("LOG_LEVEL") or "INFO").upper()
+        # How many reverse proxies in front of us append to X-Forwarded-*.
+        # 0 (default): those headers are ignored, as anyone can send them.
+        self.TRUSTED_PROXY_HOPS = _int(env, "TRUSTED_PROXY_HOPS", 0)
 
         # Flask-Session: the Redis TTL of a session key is the idle timeout.
         self.SESSION_TYPE = "redis"
@@ -146,6 +149,8 @@ class Config:
             raise ConfigurationError("BCRYPT_ROUNDS must be between 4 and 31")
         if self.SESSION_IDLE_TIMEOUT <= 0 or self.SESSION_MAX_AGE <= 0:
             raise ConfigurationError("session timeouts must be positive")
+        if not 0 <= self.TRUSTED_PROXY_HOPS <= 5:
+            raise ConfigurationError("TRUSTED_PROXY_HOPS must be between 0 and 5")
         if not 1 <= self.PASSWORD_MIN_LENGTH <= 1024:
             raise ConfigurationError("PASSWORD_MIN_LENGTH must be between 1 and 1024")
 

@@ -8,6 +8,7 @@ import redis
 from flask import Flask
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import docs, health, security
 from app.auth import bp as auth_bp
@@ -24,6 +25,7 @@ API_PREFIXES = ("/api/auth", "/api/v1/auth")
 def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=True)
     app.config.from_object(config if config is not None else config_from_env())
+    register_proxy_fix(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     register_logging(app)
     register_extensions(app)
@@ -32,6 +34,19 @@ def create_app(config: Config | None = None) -> Flask:
     security.init_app(app)
     app.cli.add_command(sessions_cli)
     return app
+
+
+def register_proxy_fix(app: Flask) -> None:
+    """Trust X-Forwarded-For/-Proto/-Host from exactly TRUSTED_PROXY_HOPS proxies.
+
+    The client IP then is what the nearest trusted proxy saw, never a value
+    the client wrote itself; with 0 hops the headers are ignored entirely.
+    """
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
 
 
 def register_logging(app: Flask) -> None:

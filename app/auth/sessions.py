@@ -1,8 +1,9 @@
 """Server-side sessions in Redis, reached by cookie or by bearer token.
 
-This module is the only one that knows session keys. It extends
-Flask-Session's Redis backend (its client, key prefix, id generator and
-msgpack serializer) with what an auth service needs:
+The *transport* half: Flask-Session's Redis backend (its client, key prefix
+and cookie settings), extended with what an auth service needs. Where and
+how sessions are stored is ``session_store.py``'s business, the only module
+that knows Redis keys.
 
 * transport: the id arrives in the HttpOnly cookie (browsers) or in
   ``Authorization: Bearer`` (API clients); a bearer request never gets a

@@ -307,3 +307,32 @@ class TestCli:
             result = app.test_cli_runner().invoke(args=["sessions", command, email])
             assert result.exit_code == 1
             assert message in result.output
+
+
+class TestClientIp:
+    def login_from(self, app: Flask, forwarded_for: str) -> str:
+        client = app.test_client()
+        client.post(
+            f"{API}/login",
+            json=CREDENTIALS,
+            headers={"X-Forwarded-For": forwarded_for},
+            environ_base={"REMOTE_ADDR": "10.0.0.2"},  # the proxy in front of us
+        )
+        listed = client.get(f"{API}/sessions").json
+        return str(listed[0]["ip"])  # type: ignore[index]
+
+    def test_forwarded_headers_are_ignored_by_default(self, app: Flask, user: Any) -> None:
+        assert self.login_from(app, "198.51.100.7") == "10.0.0.2"
+
+    def test_one_trusted_proxy_gives_the_client_it_saw(self, app_config: Any) -> None:
+        from app import create_app
+        from app.extensions import db
+
+        app_config.TRUSTED_PROXY_HOPS = 1
+        app = create_app(app_config)
+        with app.app_context():
+            db.create_all()
+            AuthActions(app.test_client()).register()
+            # A spoofed first entry is not believed: only the hop our proxy added.
+            assert self.login_from(app, "6.6.6.6, 198.51.100.7") == "198.51.100.7"
+            db.drop_all()
