@@ -107,6 +107,12 @@ class Config:
         self.CORS_ORIGINS = _list(env, "CORS_ORIGINS")
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)
         self.RATELIMIT_ENABLED = _bool(env, "RATELIMIT_ENABLED", True)
+        self.RATELIMIT_KEY_PREFIX = env.get("RATELIMIT_KEY_PREFIX") or "ratelimit"
+        self.RATELIMIT_LOGIN_PER_IDENTIFIER = (
+            env.get("RATELIMIT_LOGIN_PER_IDENTIFIER") or "5 per minute"
+        )
+        self.RATELIMIT_LOGIN_PER_IP = env.get("RATELIMIT_LOGIN_PER_IP") or "30 per minute"
+        self.RATELIMIT_REGISTER_PER_IP = env.get("RATELIMIT_REGISTER_PER_IP") or "10 per hour"
         self.LOG_LEVEL = (env.get("LOG_LEVEL") or "INFO").upper()
         # How many reverse proxies in front of us append to X-Forwarded-*.
         # 0 (default): those headers are ignored, as anyone can send them.

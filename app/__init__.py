@@ -10,7 +10,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import docs, health, security
+from app import docs, health, ratelimit, security
 from app.auth import bp as auth_bp
 from app.auth import sessions
 from app.auth.commands import sessions_cli
@@ -103,6 +103,7 @@ def register_extensions(app: Flask) -> None:
     client = build_redis_client(app)
     app.extensions["redis"] = client
     sessions.init_app(app, client)
+    ratelimit.init_app(app)
     api.init_app(app)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Token from /token"}

@@ -142,6 +142,8 @@ def _http_detail(error: HTTPException) -> str:
 
 
 def render_http_exception(error: HTTPException) -> Response:
+    if isinstance(error.response, Response):
+        return error.response  # already rendered, e.g. the 429 of app/ratelimit.py
     code = error.code or 500
     # Keep headers the exception sets itself, such as ``Allow`` on a 405.
     headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}

@@ -18,33 +18,44 @@ from app.auth.schemas import (
 )
 from app.errors import ErrorOut
 from app.models import User
+from app.ratelimit import login_per_identifier, login_per_ip, register_per_ip
 from app.security import FORM, JSON, accepts
 
 SESSION_AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"cookieAuth": []}]
 UNAUTHENTICATED = {"schema": ErrorOut, "description": "Missing, unknown or ended session"}
 BAD_CREDENTIALS = {"schema": ErrorOut, "description": "Invalid email or password"}
 CROSS_SITE = {"schema": ErrorOut, "description": "Cross-site request refused (origin or type)"}
+TOO_MANY = {
+    "schema": ErrorOut,
+    "description": "Throttled: see Retry-After",
+    "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+}
 UNAVAILABLE = {"schema": ErrorOut, "description": "Redis or the database is unreachable"}
 
 
 @bp.route("/register", methods=["POST"])
+@register_per_ip
 @bp.arguments(RegisterIn)
 @bp.response(201, UserOut)
 @bp.alt_response(400, schema=ErrorOut, description="Email or username already taken")
 @bp.alt_response(403, **CROSS_SITE)
 @bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(429, **TOO_MANY)
 def register(data: dict[str, str]) -> User:
     """Create an account. Does not log in."""
     return service.register_user(**data)
 
 
 @bp.route("/login", methods=["POST"])
+@login_per_ip
+@login_per_identifier
 @bp.arguments(CredentialsIn)
 @bp.response(200, UserOut, headers={"Set-Cookie": {"description": "The HttpOnly session cookie"}})
 @bp.alt_response(401, **BAD_CREDENTIALS)
 @bp.alt_response(403, **CROSS_SITE)
 @bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
 @bp.alt_response(503, **UNAVAILABLE)
+@bp.alt_response(429, **TOO_MANY)
 def login(credentials: Credentials) -> User:
     """Browser login: start a session and set its HttpOnly cookie."""
     user = service.authenticate(credentials)
@@ -53,6 +64,8 @@ def login(credentials: Credentials) -> User:
 
 
 @bp.route("/token", methods=["POST"])
+@login_per_ip
+@login_per_identifier
 @accepts(JSON, FORM)
 @bp.arguments(CredentialsIn, location="json_or_form")
 @bp.response(200, TokenOut)
@@ -61,6 +74,7 @@ def login(credentials: Credentials) -> User:
 @bp.alt_response(415, schema=ErrorOut, description="Body is neither JSON nor a form")
 @bp.alt_response(503, **UNAVAILABLE)
 @bp.doc(requestBody={"content": {FORM: {"schema": CredentialsIn}}})
+@bp.alt_response(429, **TOO_MANY)
 def token(credentials: Credentials) -> dict[str, Any]:
     """API login: an opaque bearer token from the same session store. No cookie."""
     user = service.authenticate(credentials)

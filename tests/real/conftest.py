@@ -124,8 +124,9 @@ def migrated_postgres_url(postgres_database: Any) -> str:
 def redis(real_redis_url: str, key_prefix: str) -> Iterator[redis_py.Redis]:
     client = redis_py.Redis.from_url(real_redis_url)
     yield client
-    for key in client.scan_iter(match=key_prefix + "*", count=1000):
-        client.delete(key)
+    for pattern in (key_prefix + "*", f"LIMITS:LIMITER/test-{RUN_ID}-rl/*"):
+        for key in client.scan_iter(match=pattern, count=1000):
+            client.delete(key)
     client.close()
 
 
@@ -163,6 +164,12 @@ def gunicorn_env(real_redis_url: str, key_prefix: str, redis: redis_py.Redis) ->
         "REDIS_URL": real_redis_url,
         "SESSION_KEY_PREFIX": key_prefix,
         "BCRYPT_ROUNDS": "4",
+        # Throttling stays on, as in production, with private counters and
+        # limits no functional test reaches (test_throttling_real sets its own).
+        "RATELIMIT_KEY_PREFIX": f"test-{RUN_ID}-rl",
+        "RATELIMIT_LOGIN_PER_IDENTIFIER": "1000 per minute",
+        "RATELIMIT_LOGIN_PER_IP": "1000 per minute",
+        "RATELIMIT_REGISTER_PER_IP": "1000 per hour",
         "WEB_CONCURRENCY": "2",
         "GUNICORN_THREADS": "2",
     }
