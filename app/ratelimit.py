@@ -92,6 +92,9 @@ register_per_ip = limiter.shared_limit(
 
 
 def init_app(app: Flask) -> None:
+    """Bind the limiter. Flask-Limiter 4 keeps some settings of the first app it
+    was bound to (``RATELIMIT_KEY_PREFIX``, swallow-errors): one app per
+    process, as under gunicorn, is what it is made for."""
     # The app's own Redis client and pool: one pool per process.
     app.config["RATELIMIT_STORAGE_URI"] = "redis://"
     app.config["RATELIMIT_STORAGE_OPTIONS"] = {
