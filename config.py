@@ -84,6 +84,7 @@ class Config:
     DEFAULT_BCRYPT_ROUNDS = 12
     # Off outside production so the front-end contract's example passwords work.
     DEFAULT_BLOCKLIST_ENABLED = False
+    DEFAULT_LOG_FORMAT = "text"
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
@@ -114,6 +115,7 @@ class Config:
         self.RATELIMIT_LOGIN_PER_IP = env.get("RATELIMIT_LOGIN_PER_IP") or "30 per minute"
         self.RATELIMIT_REGISTER_PER_IP = env.get("RATELIMIT_REGISTER_PER_IP") or "10 per hour"
         self.LOG_LEVEL = (env.get("LOG_LEVEL") or "INFO").upper()
+        self.LOG_FORMAT = (env.get("LOG_FORMAT") or self.DEFAULT_LOG_FORMAT).lower()
         # How many reverse proxies in front of us append to X-Forwarded-*.
         # 0 (default): those headers are ignored, as anyone can send them.
         self.TRUSTED_PROXY_HOPS = _int(env, "TRUSTED_PROXY_HOPS", 0)
@@ -155,6 +157,8 @@ class Config:
             raise ConfigurationError("BCRYPT_ROUNDS must be between 4 and 31")
         if self.SESSION_IDLE_TIMEOUT <= 0 or self.SESSION_MAX_AGE <= 0:
             raise ConfigurationError("session timeouts must be positive")
+        if self.LOG_FORMAT not in {"text", "json"}:
+            raise ConfigurationError("LOG_FORMAT must be text or json")
         if not 0 <= self.TRUSTED_PROXY_HOPS <= 5:
             raise ConfigurationError("TRUSTED_PROXY_HOPS must be between 0 and 5")
         if not 1 <= self.PASSWORD_MIN_LENGTH <= 1024:
@@ -199,6 +203,7 @@ class ProductionConfig(Config):
 
     ENV_NAME = "production"
     DEFAULT_BLOCKLIST_ENABLED = True
+    DEFAULT_LOG_FORMAT = "json"
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)

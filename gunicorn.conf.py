@@ -26,9 +26,10 @@ control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
-# No query strings or headers in the access log: they may carry secrets.
+# No query strings or request headers in the access log: they may carry
+# secrets. The last field is the X-Request-ID the service answered with.
 # "<pid>" first: which worker served a request (tests check that both do).
-access_log_format = '%(p)s %(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+access_log_format = '%(p)s %(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
 
 
 def on_starting(server):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-
 import redis
 from flask import Flask
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import docs, health, ratelimit, security
+from app import docs, health, logs, ratelimit, security
 from app.auth import bp as auth_bp
 from app.auth import sessions
 from app.auth.commands import sessions_cli
@@ -50,9 +48,7 @@ def register_proxy_fix(app: Flask) -> None:
 
 
 def register_logging(app: Flask) -> None:
-    level = app.config["LOG_LEVEL"]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("app").setLevel(level)
+    logs.init_app(app)
 
 
 def build_redis_client(app: Flask) -> redis.Redis:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -62,10 +64,20 @@ def register_user(username: str, email: str, password: str) -> User:
         # A concurrent registration won the race between our check and insert:
         # the unique indexes stopped it, and the loser gets the same 400.
         db.session.rollback()
-        log.info("registration lost a race to a concurrent one")
+        log.info("registration lost a race", extra={"event": "register_race_lost"})
         raise _conflict(email, username) from None
-    log.info("user registered user_id=%s", user.id)
+    log.info(
+        "user registered user_id=%s", user.id, extra={"event": "registered", "user_id": user.id}
+    )
     return user
+
+
+def _identifier_digest(credentials: Credentials) -> str:
+    """A stable pseudonym of what was typed, so that logs can correlate
+    attempts on one identifier without holding anyone's email address."""
+    identifier = (credentials.email or credentials.username or "").lower()
+    key = current_app.config["SECRET_KEY"].encode("utf-8")
+    return hmac.new(key, f"identifier:{identifier}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def authenticate(credentials: Credentials) -> User:
@@ -75,13 +87,23 @@ def authenticate(credentials: Credentials) -> User:
     else:
         user = _find_by_username(credentials.username or "")
     hasher = _hasher()
+    tried = _identifier_digest(credentials)
     if user is None:
         burn_verify(credentials.password, hasher)
-        log.info("login failed: unknown account")
+        log.info(
+            "login failed: unknown account identifier=%s",
+            tried,
+            extra={"event": "login_failed", "reason": "unknown_account", "identifier": tried},
+        )
         raise InvalidCredentials()
     if not verify_password(credentials.password, user.password_hash, hasher):
-        log.info("login failed: wrong password user_id=%s", user.id)
+        log.info(
+            "login failed: wrong password user_id=%s",
+            user.id,
+            extra={"event": "login_failed", "reason": "wrong_password", "user_id": user.id},
+        )
         raise InvalidCredentials()
+    log.info("login succeeded user_id=%s", user.id, extra={"event": "login", "user_id": user.id})
     if needs_rehash(user.password_hash, hasher):
         # The password is at hand only now: move the hash to the current
         # scheme, pepper and cost.
@@ -115,13 +137,22 @@ def end_my_session(handle: str) -> None:
     user = current_user()
     if not sessions.revoke_session(user.id, handle):
         raise SessionNotFound()
-    log.info("session revoked by its user user_id=%s", user.id)
+    log.info(
+        "session revoked user_id=%s",
+        user.id,
+        extra={"event": "session_revoked", "user_id": user.id},
+    )
 
 
 def end_my_sessions(keep_current: bool) -> int:
     user = current_user()
     ended = sessions.end_all_sessions(user.id, keep_current=keep_current)
-    log.info("logout everywhere user_id=%s ended=%s kept_current=%s", user.id, ended, keep_current)
+    log.info(
+        "logout everywhere user_id=%s ended=%s",
+        user.id,
+        ended,
+        extra={"event": "logout_all", "user_id": user.id, "ended": ended},
+    )
     return ended
 
 
