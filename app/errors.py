@@ -15,7 +15,7 @@ from typing import Any
 import marshmallow as ma
 import redis
 import sqlalchemy.exc
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify
 from flask_smorest import Api as SmorestApi
 from flask_smorest.utils import prepare_response
 from marshmallow.exceptions import SCHEMA  # "_schema": errors of the whole body
@@ -173,7 +173,8 @@ def render_unexpected(error: BaseException) -> Response:
         log.warning("database unavailable: %s", error.__class__.__name__)
         _rollback()
         return render_service_error(DatabaseUnavailable())
-    log.error("unhandled error on %s %s", request.method, request.path, exc_info=error)
+    # Flask has already logged the exception with its traceback (logger "app",
+    # with the request id): not again here.
     _rollback()
     return error_response(500, "Internal Server Error")
 

@@ -1,9 +1,29 @@
-"""The ``auth`` blueprint: register, login, token, me, logout."""
+"""The ``auth`` blueprint: accounts, login, sessions."""
 
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import flask
 from flask_smorest import Blueprint
+from webargs.flaskparser import FlaskParser
+
+
+class BoundedJsonParser(FlaskParser):
+    """webargs' parser, with JSON nested too deeply for Python's decoder
+    (``[[[[…`` within the 64 KiB limit) answered as invalid JSON, not a 500."""
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            error = json.JSONDecodeError("nested too deeply", "", 0)
+            self._handle_invalid_json_error(error, req)
 
 
 class AuthBlueprint(Blueprint):
+    ARGUMENTS_PARSER = BoundedJsonParser()
     # ``/token`` parses JSON or an OAuth2 form; document its body as JSON
     # here (the form variant is added on the view), not as a bogus parameter.
     DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {

@@ -183,7 +183,9 @@ def test_unexpected_error_is_a_generic_json_500_and_logged(
     assert_json_error(response, 500, "Internal Server Error")
     assert "secret internals" not in response.text
     assert "Traceback" not in response.text
-    assert any("GET /boom" in r.getMessage() and r.exc_info for r in caplog.records)
+    [logged] = [r for r in caplog.records if r.exc_info]
+    assert logged.getMessage() == "Exception on /boom [GET]"
+    assert logged.request_id == response.headers["X-Request-ID"]  # type: ignore[attr-defined]
 
 
 class TestRedisDown:

@@ -1,0 +1,124 @@
+"""Hostile bodies, endpoint by endpoint: each gets its documented JSON error
+and changes nothing, in the database or in Redis (§3).
+
+Policy for unknown fields: ignored (see README), so they are not in this table.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import User
+from tests.conftest import API, PASSWORD, AuthActions, SessionKeys
+
+VALID = {
+    "register": {"username": "eve", "email": "eve@example.com", "password": PASSWORD},
+    "login": {"email": "john@example.com", "password": PASSWORD},
+    "token": {"email": "john@example.com", "password": PASSWORD},
+    "logout-all": {"keep_current": False},
+}
+STRING_FIELDS = {
+    "register": ["username", "email", "password"],
+    "login": ["email", "password"],
+    "token": ["email", "password"],
+    "logout-all": [],
+}
+DEEP = 5000
+
+
+JSON = "application/json"
+
+
+def case(body: str | bytes, status: int, name: str, content_type: str = JSON) -> Any:
+    return pytest.param(body, content_type, status, id=name)
+
+
+def raw_cases(endpoint: str) -> list[Any]:
+    """(raw body, content type, status) for what any JSON endpoint must survive."""
+    valid = json.dumps(VALID[endpoint])
+    nested = '{"x": ' + "[" * DEEP + "]" * DEEP + "}"
+    oversized = valid[:-1] + ', "pad": "' + "x" * 70_000 + '"}'
+    cases = [
+        case('{"email": ', 400, "truncated"),
+        case("{'a': 1}", 400, "single-quotes"),
+        case(b"\xff\xfe\x00", 400, "not-utf8"),
+        case(nested, 400, "deeply-nested"),
+        case("[]", 422, "array"),
+        case('"text"', 422, "string"),
+        case("42", 422, "number"),
+        case("true", 422, "boolean"),
+        case(valid, 415, "text-plain", "text/plain"),
+        case(valid, 415, "xml", "application/xml"),
+        case(oversized, 413, "oversized"),
+    ]
+    bad_values = [("null", None), ("int", 7), ("list", ["a"]), ("object", {"$gt": ""}),
+                  ("bool", True), ("too-long", "x" * 1100)]  # fmt: skip
+    bad_chars = [("nul", "a\x00b"), ("control", "a\x07b"), ("newline", "a\nb")]
+    for name in STRING_FIELDS[endpoint]:
+        for label, value in bad_values:
+            body = json.dumps({**VALID[endpoint], name: value})
+            cases.append(case(body, 422, f"{name}-{label}"))
+        if name != "password":  # a password may hold any character
+            suffix = "@example.com" if name == "email" else ""
+            for label, chars in bad_chars:
+                body = json.dumps({**VALID[endpoint], name: chars + suffix})
+                cases.append(case(body, 422, f"{name}-{label}"))
+        # Duplicate keys: the last one wins (RFC 8259 leaves it open).
+        cases.append(case(valid[:-1] + f', "{name}": 12345}}', 422, f"{name}-duplicate-key"))
+    if endpoint == "logout-all":
+        for label, value in [("string", "yes"), ("int", 1), ("null", None), ("list", [True])]:
+            body = json.dumps({"keep_current": value})
+            cases.append(case(body, 422, f"keep_current-{label}"))
+        duplicate = '{"keep_current": true, "keep_current": "x"}'
+        cases.append(case(duplicate, 422, "keep_current-duplicate-key"))
+    return cases
+
+
+def table() -> list[Any]:
+    return [
+        pytest.param(endpoint, *case.values, id=f"{endpoint}:{case.id}")
+        for endpoint in VALID
+        for case in raw_cases(endpoint)
+    ]
+
+
+@pytest.fixture
+def signed_in(app: Flask, auth: AuthActions, user: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {auth.token()}"}
+
+
+def user_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(User)) or 0
+
+
+@pytest.mark.parametrize(("endpoint", "body", "content_type", "status"), table())
+def test_hostile_body(
+    client: FlaskClient,
+    keys: SessionKeys,
+    signed_in: dict[str, str],
+    endpoint: str,
+    body: str | bytes,
+    content_type: str,
+    status: int,
+) -> None:
+    users, sessions = user_count(), keys.everything()
+    response = client.post(
+        f"{API}/{endpoint}", data=body, content_type=content_type, headers=signed_in
+    )
+    assert response.status_code == status, response.json
+    assert response.mimetype == "application/json"
+    detail = response.json["detail"]  # type: ignore[index]
+    if status == 422:
+        assert detail
+        assert all({"loc", "msg", "type"} == set(problem) for problem in detail)
+    else:
+        assert isinstance(detail, str)
+    assert user_count() == users
+    assert keys.everything() == sessions
