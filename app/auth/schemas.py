@@ -6,7 +6,6 @@ front-end contract was written against does; every known field is strict.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +34,7 @@ EMAIL_MAX_LENGTH = 254
 USERNAME_MIN_LENGTH = 3
 USERNAME_MAX_LENGTH = 50
 PASSWORD_MAX_LENGTH = 1024
-USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]+")
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
 
 class Schema(ma.Schema):
@@ -56,23 +55,30 @@ class Text(ma.fields.String):
     }
 
 
-def length(minimum: int | None, maximum: int) -> Any:
-    def check(value: str) -> None:
-        if minimum is not None and len(value) < minimum:
-            raise ma.ValidationError(TOO_SHORT.msg.format(min=minimum))
-        if len(value) > maximum:
-            raise ma.ValidationError(TOO_LONG.msg.format(max=maximum))
+class Length(ma.validate.Length):
+    """marshmallow's Length, so that apispec documents minLength/maxLength,
+    with the contract's message for each bound."""
 
-    return check
-
-
-def username_chars(value: str) -> None:
-    if not USERNAME_PATTERN.fullmatch(value):
-        raise ma.ValidationError(INVALID_USERNAME.msg)
+    def __call__(self, value: Any) -> Any:
+        if self.min is not None and len(value) < self.min:
+            raise ma.ValidationError(TOO_SHORT.msg.format(min=self.min))
+        if self.max is not None and len(value) > self.max:
+            raise ma.ValidationError(TOO_LONG.msg.format(max=self.max))
+        return value
 
 
-def password_length(value: str) -> None:
-    length(current_app.config["PASSWORD_MIN_LENGTH"], PASSWORD_MAX_LENGTH)(value)
+class FullMatch(ma.validate.Regexp):
+    """marshmallow's Regexp (documented as ``pattern``), matched against the
+    whole value: ``$`` alone would let a trailing newline through."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self.error)
+        return value
+
+
+def password_min_length(value: str) -> None:
+    Length(min=current_app.config["PASSWORD_MIN_LENGTH"])(value)
 
 
 def not_common(value: str) -> None:
@@ -90,6 +96,9 @@ def normalize_email(value: str) -> str:
     except EmailNotValidError:
         raise ma.ValidationError(INVALID_EMAIL.msg) from None
     return checked.normalized.lower()
+
+
+EMAIL_DOC = {"example": "john@example.com", "format": "email", "maxLength": EMAIL_MAX_LENGTH}
 
 
 class Email(Text):
@@ -114,14 +123,20 @@ class UtcDateTime(ma.fields.DateTime):
 class RegisterIn(Schema):
     username = Text(
         required=True,
-        validate=[length(USERNAME_MIN_LENGTH, USERNAME_MAX_LENGTH), username_chars],
+        validate=[
+            Length(min=USERNAME_MIN_LENGTH, max=USERNAME_MAX_LENGTH),
+            FullMatch(USERNAME_PATTERN, error=INVALID_USERNAME.msg),
+        ],
         metadata={"example": "johndoe"},
     )
-    email = Email(required=True, metadata={"example": "john@example.com"})
+    email = Email(required=True, metadata=EMAIL_DOC)
     password = Text(
         required=True,
-        validate=[password_length, not_common],
-        metadata={"example": "correct horse battery staple"},
+        validate=[Length(max=PASSWORD_MAX_LENGTH), password_min_length, not_common],
+        metadata={
+            "example": "correct horse battery staple",
+            "description": "At least PASSWORD_MIN_LENGTH (default 6) characters",
+        },
     )
 
 
@@ -139,11 +154,14 @@ class CredentialsIn(Schema):
     usernames cannot contain ``@``, so such a value is taken as an email.
     """
 
-    email = Email(metadata={"example": "john@example.com"})
-    username = Text(validate=length(1, EMAIL_MAX_LENGTH), metadata={"example": "johndoe"})
+    email = Email(metadata=EMAIL_DOC)
+    username = Text(
+        validate=Length(min=1, max=EMAIL_MAX_LENGTH),
+        metadata={"example": "johndoe", "description": "A username, or an email address"},
+    )
     password = Text(
         required=True,
-        validate=length(1, PASSWORD_MAX_LENGTH),
+        validate=Length(min=1, max=PASSWORD_MAX_LENGTH),
         metadata={"example": "correct horse battery staple"},
     )
 

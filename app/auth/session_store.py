@@ -45,6 +45,7 @@ RANDOM_BYTES = 32  # 256 bits from secrets: the unguessable part of an id
 TAG_LENGTH = 8  # spreads users over cluster slots; the index key names the user
 SELECTOR_LENGTH = 16  # 96 bits: finds the key; the verifier checks the rest
 SID_PATTERN = re.compile(r"([A-Za-z0-9_-]{8})\.([A-Za-z0-9_-]{43})")
+HANDLE_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
 REF_PATTERN = re.compile(r"([A-Za-z0-9_-]{8})\.([A-Za-z0-9_-]{16})")
 USER_AGENT_MAX = 128
 LAST_SEEN_EVERY = 60  # seconds: refresh last-seen no more often than this
@@ -267,6 +268,8 @@ class SessionStore:
 
     def revoke(self, user_id: int, handle: str) -> SessionInfo | None:
         """End the user's session with this handle; None if they have none such."""
+        if not HANDLE_PATTERN.fullmatch(handle):
+            return None  # cannot be one (and compare_digest refuses non-ASCII text)
         for info in self.list(user_id):
             if hmac.compare_digest(self.handle(info.ref), handle):
                 self.delete(info.ref, user_id)

@@ -124,7 +124,9 @@ class TestRevokeOne:
         assert "session=;" in response.headers["Set-Cookie"]
         assert devices.me("laptop") == 401
 
-    @pytest.mark.parametrize("handle", ["A" * 22, "nope", "x" * 300, "..", "%00"])
+    @pytest.mark.parametrize(
+        "handle", ["A" * 22, "nope", "x" * 300, "..", "%00", "%C3%90%0D%C2%B8", "é" * 22]
+    )
     def test_unknown_handle_is_404(self, devices: Devices, keys: SessionKeys, handle: str) -> None:
         before = keys.everything()
         response = devices.laptop.delete(f"{API}/sessions/{handle}")
