@@ -8,7 +8,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import docs, health, logs, ratelimit, security
+from app import docs, health, logs, ratelimit, security, web
 from app.auth import bp as auth_bp
 from app.auth import sessions
 from app.auth.commands import sessions_cli
@@ -112,6 +112,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    app.register_blueprint(web.bp)
     api.register_blueprint(health.bp)
     api.register_blueprint(auth_bp, url_prefix=API_PREFIXES[0])
     for prefix in API_PREFIXES[1:]:
