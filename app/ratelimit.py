@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from flask import Flask, Response, current_app, request
 from flask_limiter import RequestLimit
@@ -64,30 +65,28 @@ def _too_many(limit: RequestLimit) -> Response:
     )
 
 
-def _configured(name: str) -> str:
-    return str(current_app.config[name])
+def _shared_limit(
+    setting: str,
+    scope: str,
+    key_func: Callable[[], str],
+    deduct_when: Callable[[Response], bool],
+) -> Any:
+    """A limit read from the app's config at request time, counted per scope."""
+    return limiter.shared_limit(
+        lambda: str(current_app.config[setting]),
+        scope=scope,
+        key_func=key_func,
+        deduct_when=deduct_when,
+        on_breach=_too_many,
+    )
 
 
-login_per_identifier = limiter.shared_limit(
-    lambda: _configured("RATELIMIT_LOGIN_PER_IDENTIFIER"),
-    scope="login-ip-identifier",
-    key_func=ip_and_identifier,
-    deduct_when=_failed_login,
-    on_breach=_too_many,
+login_per_identifier = _shared_limit(
+    "RATELIMIT_LOGIN_PER_IDENTIFIER", "login-ip-identifier", ip_and_identifier, _failed_login
 )
-login_per_ip = limiter.shared_limit(
-    lambda: _configured("RATELIMIT_LOGIN_PER_IP"),
-    scope="login-ip",
-    key_func=client_ip,
-    deduct_when=_failed_login,
-    on_breach=_too_many,
-)
-register_per_ip = limiter.shared_limit(
-    lambda: _configured("RATELIMIT_REGISTER_PER_IP"),
-    scope="register-ip",
-    key_func=client_ip,
-    deduct_when=_registration_attempt,
-    on_breach=_too_many,
+login_per_ip = _shared_limit("RATELIMIT_LOGIN_PER_IP", "login-ip", client_ip, _failed_login)
+register_per_ip = _shared_limit(
+    "RATELIMIT_REGISTER_PER_IP", "register-ip", client_ip, _registration_attempt
 )
 
 

@@ -281,6 +281,24 @@ class Gunicorn:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def worker_of(self, reply: Reply) -> str | None:
+        """The pid of the worker that served ``reply`` (by its X-Request-ID)."""
+        request_id = reply.headers.get("X-Request-ID", "")
+        match = re.search(rf"^<(\d+)> .* {re.escape(request_id)}$", self.log(), re.M)
+        return match.group(1) if match else None
+
+    def call_until_every_worker_answered(
+        self, method: str, path: str, headers: dict[str, str], workers: int = 2, limit: int = 400
+    ) -> list[Reply]:
+        """Repeat a request until each worker has served it at least once (and 10 times
+        in all): what a test needs to claim something "on every worker"."""
+        replies: list[Reply] = []
+        while len(replies) < limit:
+            replies.append(self.call(method, path, headers=headers))
+            if len(replies) >= 10 and len({self.worker_of(r) for r in replies} - {None}) >= workers:
+                return replies
+        raise AssertionError(f"{workers} workers did not all answer {path} in {limit} requests")
+
     def worker_pids_in_access_log(self, path: str) -> set[str]:
         """The worker pids that served ``path`` (the access log names its pid)."""
         return set(re.findall(rf"<(\d+)> \S+ \"\w+ {re.escape(path)} ", self.log()))

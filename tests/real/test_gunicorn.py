@@ -25,15 +25,6 @@ def cookie(sid: str) -> dict[str, str]:
     return {"Cookie": f"session={sid}"}
 
 
-def me_until_both_workers_answer(server: Gunicorn, headers: dict[str, str]) -> list[Reply]:
-    replies = []
-    for _ in range(200):
-        replies.append(server.call("GET", "/api/auth/me", headers=headers))
-        if len(server.worker_pids_in_access_log("/api/auth/me")) >= 2 and len(replies) >= 20:
-            break
-    return replies
-
-
 def test_both_flows_across_workers_then_logout_deletes_the_key(
     production_gunicorn: Any,
     redis: redis_py.Redis,
@@ -53,7 +44,7 @@ def test_both_flows_across_workers_then_logout_deletes_the_key(
     assert 0 < keys.ttl(token) <= 1800
 
     for headers in (cookie(sid), bearer(token)):
-        replies = me_until_both_workers_answer(server, headers)
+        replies = server.call_until_every_worker_answered("GET", "/api/auth/me", headers)
         assert {reply.status for reply in replies} == {200}
         assert {reply.body["email"] for reply in replies} == {USER["email"]}
     assert len(server.worker_pids_in_access_log("/api/auth/me")) == 2
