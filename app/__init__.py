@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import docs, health, logs, ratelimit, security, web
 from app.auth import bp as auth_bp
 from app.auth import sessions
-from app.auth.commands import sessions_cli
+from app.auth.commands import sessions_cli, users_cli
 from app.auth.passwords import Hasher
 from app.errors import register_error_handlers
 from app.extensions import api, db, migrate
@@ -31,6 +31,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_error_handlers(app)
     security.init_app(app)
     app.cli.add_command(sessions_cli)
+    app.cli.add_command(users_cli)
     return app
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import fakeredis
+import msgspec
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -157,6 +158,18 @@ class SessionKeys:
 
     def delete(self, sid: str) -> None:
         self.redis.delete(self.of(sid))
+
+    def record(self, sid: str) -> list[Any]:
+        """The session's msgpack array, decoded without the service's types."""
+        return list(msgspec.msgpack.decode(self.redis.get(self.of(sid))))
+
+    def make_legacy(self, sid: str, user_agent: str | None = None) -> None:
+        """Make the session look like one written before sessions carried a
+        snapshot of their user and a packed user agent: seven fields, the
+        agent as text in the sixth."""
+        record = self.record(sid)[:7]
+        record[5] = user_agent
+        self.redis.set(self.of(sid), msgspec.msgpack.encode(record), keepttl=True)
 
 
 @pytest.fixture

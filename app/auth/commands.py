@@ -1,7 +1,10 @@
-"""Operator commands: ``flask --app wsgi sessions list|revoke EMAIL``.
+"""Operator commands: ``flask --app wsgi sessions list|revoke EMAIL`` and
+``flask --app wsgi users delete EMAIL``.
 
 For a compromised account: see where it is logged in, and end every session
-at once (or one, by its handle), from any host that reaches Redis.
+at once (or one, by its handle), from any host that reaches Redis. Sessions
+carry a snapshot of their user, so an account is deleted here, where its
+sessions end with it, not by hand in the database.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from flask.cli import AppGroup
 from app.auth.schemas import normalize_email
 from app.auth.service import find_by_email
 from app.auth.session_store import SessionStore
+from app.extensions import db
 from app.models import User
 
 sessions_cli = AppGroup("sessions", help="See and end the sessions of an account.")
+users_cli = AppGroup("users", help="Manage accounts.")
 
 
 def _store() -> SessionStore:
@@ -69,3 +74,18 @@ def revoke_sessions(email: str, handle: str | None) -> None:
         return
     ended = store.revoke_all(user.id)
     click.echo(f"ended {ended} session(s) of {user.email} (user {user.id})")
+
+
+@users_cli.command("delete")
+@click.argument("email")
+@click.confirmation_option(prompt="Delete this account and end its sessions?")
+def delete_user(email: str) -> None:
+    """Delete the account with EMAIL and end every session of it at once."""
+    user = _user(email)
+    user_id, address = user.id, user.email
+    # The row first: once it is gone no new login can start a session,
+    # so ending the sessions afterwards leaves none behind.
+    db.session.delete(user)
+    db.session.commit()
+    ended = _store().revoke_all(user_id)
+    click.echo(f"deleted user {user_id} ({address}) and ended {ended} session(s)")

@@ -59,7 +59,7 @@ def register(data: dict[str, str]) -> User:
 def login(credentials: Credentials) -> User:
     """Browser login: start a session and set its HttpOnly cookie."""
     user = service.authenticate(credentials)
-    sessions.start_session(user.id, sessions.COOKIE)
+    service.start_session(user, sessions.COOKIE)
     return user
 
 
@@ -79,7 +79,7 @@ def token(credentials: Credentials) -> dict[str, Any]:
     """API login: an opaque bearer token from the same session store. No cookie."""
     user = service.authenticate(credentials)
     return {
-        "access_token": sessions.start_session(user.id, sessions.BEARER),
+        "access_token": service.start_session(user, sessions.BEARER),
         "token_type": "Bearer",
         "user_id": str(user.id),
         "expires_in": sessions.idle_timeout(),
@@ -91,7 +91,7 @@ def token(credentials: Credentials) -> dict[str, Any]:
 @bp.alt_response(401, **UNAUTHENTICATED)
 @bp.alt_response(503, **UNAVAILABLE)
 @bp.doc(security=SESSION_AUTH)
-def me() -> User:
+def me() -> service.PublicUser | User:
     """The user of the session given by cookie or bearer token."""
     return service.current_user()
 

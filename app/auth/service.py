@@ -5,17 +5,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import flag_modified
 
 from app.auth import sessions
 from app.auth.passwords import Hasher, burn_verify, hash_password, needs_rehash, verify_password
 from app.auth.schemas import Credentials
-from app.auth.session_store import SessionInfo
+from app.auth.session_store import SessionInfo, UserSnapshot
 from app.errors import (
     EmailTaken,
     InvalidCredentials,
@@ -106,11 +108,29 @@ def authenticate(credentials: Credentials) -> User:
     log.info("login succeeded user_id=%s", user.id, extra={"event": "login", "user_id": user.id})
     if needs_rehash(user.password_hash, hasher):
         # The password is at hand only now: move the hash to the current
-        # scheme, pepper and cost.
+        # scheme, pepper and cost. Nothing the user sees changes, so neither
+        # does updated_at (written as it is, the column's onupdate stays
+        # out): the snapshots in the user's other sessions stay true.
         user.password_hash = hash_password(credentials.password, hasher)
+        flag_modified(user, "updated_at")
         db.session.commit()
         log.info("password hash upgraded user_id=%s", user.id)
     return user
+
+
+def _epoch(moment: datetime) -> int:
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def start_session(user: User, transport: sessions.Transport) -> str:
+    """A new session for ``user``, carrying a snapshot of its public fields."""
+    snapshot = UserSnapshot(
+        username=user.username,
+        email=user.email,
+        created_at=_epoch(user.created_at),
+        updated_at=_epoch(user.updated_at),
+    )
+    return sessions.start_session(user.id, transport, snapshot)
 
 
 def _session_out(info: SessionInfo, current_ref: str | None) -> dict[str, Any]:
@@ -128,38 +148,69 @@ def _session_out(info: SessionInfo, current_ref: str | None) -> dict[str, Any]:
 
 def my_sessions() -> list[dict[str, Any]]:
     """The caller's live sessions, newest first, each named by its handle."""
-    user = current_user()
+    user_id = _current_user_id()
     current_ref = sessions.ref_of(sessions.current_sid())
-    return [_session_out(info, current_ref) for info in sessions.list_sessions(user.id)]
+    return [_session_out(info, current_ref) for info in sessions.list_sessions(user_id)]
 
 
 def end_my_session(handle: str) -> None:
-    user = current_user()
-    if not sessions.revoke_session(user.id, handle):
+    user_id = _current_user_id()
+    if not sessions.revoke_session(user_id, handle):
         raise SessionNotFound()
     log.info(
         "session revoked user_id=%s",
-        user.id,
-        extra={"event": "session_revoked", "user_id": user.id},
+        user_id,
+        extra={"event": "session_revoked", "user_id": user_id},
     )
 
 
 def end_my_sessions(keep_current: bool) -> int:
-    user = current_user()
-    ended = sessions.end_all_sessions(user.id, keep_current=keep_current)
+    user_id = _current_user_id()
+    ended = sessions.end_all_sessions(user_id, keep_current=keep_current)
     log.info(
         "logout everywhere user_id=%s ended=%s",
-        user.id,
+        user_id,
         ended,
-        extra={"event": "logout_all", "user_id": user.id, "ended": ended},
+        extra={"event": "logout_all", "user_id": user_id, "ended": ended},
     )
     return ended
 
 
-def current_user() -> User:
-    """The user of the request's live session, or ``NotAuthenticated``."""
+@dataclass(frozen=True)
+class PublicUser:
+    """What ``UserOut`` shows of a user, as a session's snapshot holds it."""
+
+    id: int
+    username: str
+    email: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def _current_user_id() -> int:
     user_id = sessions.current_user_id()
-    user = db.session.get(User, user_id) if user_id is not None else None
+    if user_id is None:
+        raise NotAuthenticated()
+    return user_id
+
+
+def current_user() -> PublicUser | User:
+    """The user of the request's live session, or ``NotAuthenticated``.
+
+    From the session's snapshot: no database query. A session written before
+    snapshots existed has none, and its user is read from the database.
+    """
+    user_id = _current_user_id()
+    snapshot = sessions.current_user_snapshot()
+    if snapshot is not None:
+        return PublicUser(
+            id=user_id,
+            username=snapshot.username,
+            email=snapshot.email,
+            created_at=datetime.fromtimestamp(snapshot.created_at, UTC),
+            updated_at=datetime.fromtimestamp(snapshot.updated_at, UTC),
+        )
+    user = db.session.get(User, user_id)
     if user is None:
         raise NotAuthenticated()
     return user

@@ -6,8 +6,9 @@ only a *selector* ``S`` (the first 16 characters of ``R``) and a *verifier*
 (a SHA-256 prefix of ``R``), never ``R`` itself, so a copy of Redis (a dump, a
 replica, MONITOR) yields no usable session id. Layout, for user ``U``::
 
-    <prefix>{T}:S      string: msgpack [U, kind, created, last seen, ip, user agent,
-                       verifier]; TTL = idle timeout, never past created + max age
+    <prefix>{T}:S      string: msgpack [U, kind, created, last seen, ip, nil, verifier,
+                       [username, email, user created, user updated], user agent];
+                       TTL = idle timeout, never past created + max age
     <prefix>{T}:uU     sorted set of S scored by creation time (ms), TTL = max age
 
 The server finds the session key from the id alone, and the ``{T}`` hash tag
@@ -15,6 +16,14 @@ puts every key of one user in one Redis Cluster slot, so that creating,
 listing and ending sessions are single-slot transactions. Nothing here
 scans the keyspace: listing a user's sessions costs O(their sessions), and
 index members whose session has expired are pruned as the index is read.
+
+Each session also carries a snapshot of its user's public fields taken at
+login (``UserSnapshot``), so that an authenticated request costs one Redis
+command and no database query. The snapshot stays true because nothing in
+the service changes those fields after registration (a re-hash at login
+leaves ``updated_at`` alone); whatever comes to change them must rewrite or
+end the user's sessions, as an operator who edits or deletes a user in the
+database must end theirs (``flask sessions revoke``).
 
 "Logout is final": the only write to an existing session is
 ``SET … XX KEEPTTL`` (the last-seen time, at most once a minute) and the only
@@ -31,6 +40,7 @@ import ipaddress
 import re
 import secrets
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -70,6 +80,54 @@ def _unpack_ip(packed: bytes | None) -> str | None:
     return str(ipaddress.ip_address(packed)) if packed else None
 
 
+# User agents are the bulk of a session record, and browsers' are mostly the
+# same text: stored deflated against a preset dictionary of that text (as
+# SPDY compressed headers), a 111-character Chrome User-Agent takes 13 bytes.
+# Format: one version byte, then the bytes. Version 0: the text as UTF-8
+# (when deflate does not pay); version 1: raw deflate with this dictionary.
+# Never edit the dictionary: stored agents need it to be read back. A better
+# one becomes version 2.
+USER_AGENT_DICTIONARY_V1 = (
+    b" Mobile/15E148 Version/17.0 Gecko/20100101 Firefox/13 (Linux; Android 10; K)"
+    b" (iPhone; CPU iPhone OS 17_0 like Mac OS X) (Macintosh; Intel Mac OS X 10_15_7)"
+    b" AppleWebKit/605.1.15 (KHTML, like Gecko) (Windows NT 10.0; Win64; x64) Safari/537.36"
+    b" Edg/13 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0"
+    b" Safari/537.36Mozilla/5.0 "
+)
+_PLAIN, _DEFLATED_V1 = 0, 1
+
+
+def _pack_user_agent(user_agent: str | None) -> bytes | None:
+    if not user_agent:
+        return None
+    text = user_agent[:USER_AGENT_MAX].encode("utf-8", "replace")
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=USER_AGENT_DICTIONARY_V1)
+    packed = deflate.compress(text) + deflate.flush()
+    if len(packed) < len(text):
+        return bytes([_DEFLATED_V1]) + packed
+    return bytes([_PLAIN]) + text
+
+
+def _unpack_user_agent(packed: bytes) -> str | None:
+    version, body = packed[0], packed[1:]
+    if version == _DEFLATED_V1:
+        inflate = zlib.decompressobj(-15, zdict=USER_AGENT_DICTIONARY_V1)
+        # Bounded: a User-Agent is at most USER_AGENT_MAX characters.
+        body = inflate.decompress(body, USER_AGENT_MAX * 4)
+    elif version != _PLAIN:
+        return None
+    return body.decode("utf-8", errors="replace")
+
+
+class UserSnapshot(msgspec.Struct, array_like=True, frozen=True):
+    """The user's public fields as of login, in whole seconds since the epoch."""
+
+    username: str
+    email: str
+    created_at: int
+    updated_at: int
+
+
 class Record(msgspec.Struct, array_like=True):
     """What a session key holds. Encoded as a msgpack array: no field names,
     so that a session with a 128-character User-Agent stays small."""
@@ -79,8 +137,17 @@ class Record(msgspec.Struct, array_like=True):
     created_at: int
     last_seen_at: int
     ip: bytes | None
-    user_agent: str | None
+    user_agent_text: str | None  # sessions from before user agents were packed
     verifier: bytes
+    # Last and optional, so that records written before they existed decode:
+    # a session without a snapshot has its user read from the database.
+    user: UserSnapshot | None = None
+    user_agent: bytes | None = None  # see _pack_user_agent
+
+    def user_agent_string(self) -> str | None:
+        if self.user_agent is not None:
+            return _unpack_user_agent(self.user_agent)
+        return self.user_agent_text
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -149,7 +216,14 @@ class SessionStore:
 
     # --- one session -----------------------------------------------------------
 
-    def create(self, user_id: int, kind: Kind, ip: str | None, user_agent: str | None) -> str:
+    def create(
+        self,
+        user_id: int,
+        kind: Kind,
+        ip: str | None,
+        user_agent: str | None,
+        user: UserSnapshot,
+    ) -> str:
         """A new session with its index entry, in one transaction; returns its id."""
         clock = self.clock()
         now = int(clock)
@@ -164,8 +238,10 @@ class SessionStore:
                 created_at=now,
                 last_seen_at=now,
                 ip=_pack_ip(ip),
-                user_agent=user_agent[:USER_AGENT_MAX] if user_agent else None,
+                user_agent_text=None,
                 verifier=_verifier(random_part),
+                user=user,
+                user_agent=_pack_user_agent(user_agent),
             )
             with self.client.pipeline(transaction=True) as pipe:
                 pipe.set(self._session_key(tag, selector), _encode(record),
@@ -259,7 +335,7 @@ class SessionStore:
                     last_seen_at=record.last_seen_at,
                     expires_at=now + ttl,
                     ip=_unpack_ip(record.ip),
-                    user_agent=record.user_agent,
+                    user_agent=record.user_agent_string(),
                 )
             )
         if gone:

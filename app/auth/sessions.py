@@ -23,7 +23,7 @@ import redis
 from flask import Flask, Request, Response, current_app, request, session
 from flask_session.redis import RedisSession, RedisSessionInterface
 
-from app.auth.session_store import Kind, SessionInfo, SessionStore
+from app.auth.session_store import Kind, SessionInfo, SessionStore, UserSnapshot
 from app.errors import SessionStoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,12 @@ class AuthSession(RedisSession):
         *,
         transport: Transport = COOKIE,
         store_error: redis.RedisError | None = None,
+        user: UserSnapshot | None = None,
     ) -> None:
         super().__init__(initial, sid)
         self.transport: Transport = transport
         self.store_error = store_error
+        self.user = user
         self.cookie_action: Literal["set", "expire"] | None = None
 
 
@@ -74,7 +76,7 @@ class AuthSessionInterface(RedisSessionInterface):
             return AuthSession(transport=transport, store_error=error)
         if record is None:
             return AuthSession(transport=transport)
-        return AuthSession({"u": record.user_id}, sid=sid, transport=transport)
+        return AuthSession({"u": record.user_id}, sid=sid, transport=transport, user=record.user)
 
     def save_session(self, app: Flask, session: AuthSession, response: Response) -> None:
         if session.accessed:
@@ -152,13 +154,19 @@ def current_user_id() -> int | None:
     return user_id if isinstance(user_id, int) else None
 
 
+def current_user_snapshot() -> UserSnapshot | None:
+    """The user's public fields as the session recorded them at login."""
+    return _current().user if current_user_id() is not None else None
+
+
 def current_sid() -> str | None:
     sid: str | None = _current().sid
     return sid
 
 
-def start_session(user_id: int, transport: Transport) -> str:
-    """Create a new session for ``user_id`` and return its id.
+def start_session(user_id: int, transport: Transport, user: UserSnapshot) -> str:
+    """Create a new session for ``user_id`` (with a snapshot of its public
+    fields) and return its id.
 
     The id is always new. For a cookie login the session the client brought
     (if any) is deleted, so an id planted before login is worthless
@@ -170,12 +178,14 @@ def start_session(user_id: int, transport: Transport) -> str:
         transport,
         ip=request.remote_addr,
         user_agent=request.user_agent.string or None,
+        user=user,
     )
     if transport == COOKIE:
         if current.sid is not None and current.transport == COOKIE:
             _store().delete(current.sid, current["u"])
         current.clear()
         current.update({"u": user_id})
+        current.user = user
         current.sid = sid
         current.transport = COOKIE
         current.cookie_action = "set"
@@ -186,6 +196,7 @@ def _forget_current() -> None:
     """The request's own session has ended: drop it and expire its cookie."""
     current = _current()
     current.clear()
+    current.user = None
     current.sid = None
     cookie_name = _interface().get_cookie_name(current_app)
     if current.transport == COOKIE and cookie_name in request.cookies:

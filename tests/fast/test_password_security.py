@@ -61,6 +61,23 @@ class TestRehash:
         assert auth.login().status_code == 200
         assert "$2b$05$" in stored_hash()
 
+    def test_a_rehash_leaves_updated_at_and_older_sessions_true(
+        self, app: Flask, auth: AuthActions
+    ) -> None:
+        """Nothing the user sees changes: updated_at neither, so the snapshot
+        an older session holds (what its /me shows) is still the row."""
+        auth.register()
+        token = auth.token()
+        before = db.session.scalars(select(User)).one().updated_at
+        reconfigure(app, BCRYPT_ROUNDS=5)
+        assert auth.login().status_code == 200
+        db.session.expire_all()
+        user = db.session.scalars(select(User)).one()
+        assert "$2b$05$" in user.password_hash
+        assert user.updated_at == before
+        me = auth.client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.json["updated_at"] == before.strftime("%Y-%m-%dT%H:%M:%SZ")
+
     def test_a_failed_login_changes_nothing(self, app: Flask, auth: AuthActions) -> None:
         auth.register()
         before = stored_hash()

@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import func, select
 
+from app.extensions import db
+from app.models import User
 from tests.conftest import API, PASSWORD, AuthActions, SessionKeys
 
 CREDENTIALS = {"email": "john@example.com", "password": PASSWORD}
@@ -76,6 +79,21 @@ class TestList:
             assert HANDLE.fullmatch(entry["id"])
             assert entry["ip"] == "127.0.0.1"
             assert entry["created_at"] <= entry["last_seen_at"] < entry["expires_at"]
+
+    def test_sessions_from_before_packed_user_agents_list_theirs(
+        self, devices: Devices, keys: SessionKeys
+    ) -> None:
+        keys.make_legacy(devices.token, user_agent="Legacy/1.0")
+        listed = devices.laptop.get(f"{API}/sessions").json
+        assert (
+            [s["user_agent"] for s in listed]
+            == [  # type: ignore[union-attr]
+                "Legacy/1.0",
+                ("Phone/2.0 " + "x" * 200)[:128],
+                "Laptop/1.0",
+            ]
+        )
+        assert devices.me("script") == 200
 
     def test_the_current_flag_follows_the_caller(self, devices: Devices) -> None:
         listed = devices.script.get(f"{API}/sessions", headers=bearer(devices.token)).json
@@ -300,13 +318,36 @@ class TestCli:
         assert again.exit_code == 1
         assert f"no live session {handle}" in again.output
 
+    def test_deleting_a_user_ends_every_session(
+        self, app: Flask, devices: Devices, keys: SessionKeys
+    ) -> None:
+        runner = app.test_cli_runner()
+        result = runner.invoke(args=["users", "delete", "john@example.com", "--yes"])
+        assert result.exit_code == 0, result.output
+        assert result.output.strip() == "deleted user 1 (john@example.com) and ended 3 session(s)"
+        assert keys.everything() == []
+        assert [devices.me(who) for who in ("laptop", "phone", "script")] == [401, 401, 401]
+        assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+    def test_deleting_a_user_asks_first(
+        self, app: Flask, devices: Devices, keys: SessionKeys
+    ) -> None:
+        before = keys.everything()
+        result = app.test_cli_runner().invoke(
+            args=["users", "delete", "john@example.com"], input="n\n"
+        )
+        assert result.exit_code == 1
+        assert "Aborted" in result.output
+        assert keys.everything() == before
+        assert devices.me("laptop") == 200
+
     @pytest.mark.parametrize(
         ("email", "message"),
         [("nobody@example.com", "no account with email"), ("not-an-email", "not an email address")],
     )
     def test_unknown_account(self, app: Flask, user: Any, email: str, message: str) -> None:
-        for command in ("list", "revoke"):
-            result = app.test_cli_runner().invoke(args=["sessions", command, email])
+        for command in (["sessions", "list"], ["sessions", "revoke"], ["users", "delete", "--yes"]):
+            result = app.test_cli_runner().invoke(args=[*command, email])
             assert result.exit_code == 1
             assert message in result.output
 

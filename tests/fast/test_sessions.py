@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -211,16 +212,68 @@ class TestMe:
         assert response.status_code == 401
         assert keys.all() == []
 
-    def test_session_of_a_deleted_user_is_401(
-        self, auth: AuthActions, user: dict[str, Any]
+    def test_me_reads_no_database(
+        self, app: Flask, auth: AuthActions, user: dict[str, Any]
+    ) -> None:
+        """The session's snapshot answers /me: the user table is not queried,
+        and what /me shows is the row as it is."""
+        from sqlalchemy import event
+
+        from app.extensions import db
+
+        auth.login()
+        statements: list[str] = []
+
+        def record(*args: Any) -> None:
+            statements.append(args[2])
+
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            response = auth.client.get(f"{API}/me")
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert response.status_code == 200
+        assert response.json == user
+        assert statements == []
+
+    def test_the_session_carries_a_snapshot_of_its_user(
+        self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
+    ) -> None:
+        def epoch(text: str) -> int:
+            return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+        token = auth.token()
+        assert keys.record(token)[7] == [
+            user["username"],
+            user["email"],
+            epoch(user["created_at"]),
+            epoch(user["updated_at"]),
+        ]
+
+    def test_session_from_before_snapshots_reads_the_database(
+        self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
+    ) -> None:
+        """A session written before sessions carried their user still works."""
+        token = auth.token()
+        keys.make_legacy(token)
+        response = auth.client.get(f"{API}/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200
+        assert response.json == user
+
+    def test_session_from_before_snapshots_of_a_deleted_user_is_401(
+        self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
     ) -> None:
         from app.extensions import db
         from app.models import User
 
-        auth.login()
+        token = auth.token()
+        keys.make_legacy(token)
         db.session.delete(db.session.get(User, user["id"]))
         db.session.commit()
-        assert auth.client.get(f"{API}/me").status_code == 401
+        response = auth.client.get(f"{API}/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
 
     def test_expired_key_is_401(
         self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
