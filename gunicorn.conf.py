@@ -14,6 +14,14 @@ threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread" if threads > 1 else "sync"
 preload_app = False
 
+# GUNICORN_REUSE_PORT=1: each worker listens on its own SO_REUSEPORT socket
+# and the kernel spreads new connections evenly over them. With one shared
+# socket, whichever worker wakes first may accept a burst of keep-alive
+# connections and serve them alone while the other idles (the benchmark saw
+# a single worker take all 16 of wrk's). Off by default: a second server
+# started on the same port would then share it silently instead of failing.
+reuse_port = os.environ.get("GUNICORN_REUSE_PORT", "0").lower() in {"1", "true", "yes", "on"}
+
 # Requests in flight get this long to finish after SIGTERM (graceful stop).
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

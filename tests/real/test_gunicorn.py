@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from typing import Any
@@ -113,3 +114,32 @@ def test_production_gunicorn_refuses_to_start_without_a_secret_key(
         server.log()
     )
     assert "Traceback" not in server.log()
+
+
+def test_reuse_port_spreads_keep_alive_connections_over_every_worker(
+    production_gunicorn: Any,
+) -> None:
+    """GUNICORN_REUSE_PORT=1: 16 keep-alive connections opened at once, as a
+    load balancer or wrk opens them, are served by both workers (the kernel
+    hashes each over the workers' own sockets: all 16 on one worker would
+    happen once in 30,000 runs)."""
+    server: Gunicorn = production_gunicorn("reuse-port", GUNICORN_REUSE_PORT="1")
+    connections = [http.client.HTTPConnection("127.0.0.1", server.port) for _ in range(16)]
+    replies: list[Reply] = []
+    try:
+        for connection in connections:
+            connection.connect()
+        for connection in connections:
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            response.read()
+            replies.append(Reply(response.status, response.headers, None, 0.0))
+    finally:
+        for connection in connections:
+            connection.close()
+    assert {reply.status for reply in replies} == {200}
+    deadline = time.monotonic() + 5
+    while None in (workers := [server.worker_of(reply) for reply in replies]):
+        assert time.monotonic() < deadline, "access log lines missing"
+        time.sleep(0.1)  # a worker logs a request just after answering it
+    assert len(set(workers)) == 2, workers
