@@ -265,7 +265,9 @@ class SessionStore:
             return None
         tag, random_part = parsed
         key = self._session_key(tag, random_part[:SELECTOR_LENGTH])
-        raw = self.client.getex(key, ex=self.idle_timeout)
+        # execute_command rather than getex(): the same command without
+        # redis-py's per-call argument checks, on the path every request takes.
+        raw = self.client.execute_command("GETEX", key, "EX", self.idle_timeout)
         if raw is None:
             return None
         record = self._decode(raw)
