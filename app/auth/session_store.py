@@ -109,12 +109,16 @@ def _pack_user_agent(user_agent: str | None) -> bytes | None:
 
 
 def _unpack_user_agent(packed: bytes) -> str | None:
-    version, body = packed[0], packed[1:]
-    if version == _DEFLATED_V1:
+    """The stored User-Agent; None for anything this version cannot read."""
+    version, body = packed[:1], packed[1:]
+    if version == bytes([_DEFLATED_V1]):
         inflate = zlib.decompressobj(-15, zdict=USER_AGENT_DICTIONARY_V1)
-        # Bounded: a User-Agent is at most USER_AGENT_MAX characters.
-        body = inflate.decompress(body, USER_AGENT_MAX * 4)
-    elif version != _PLAIN:
+        try:
+            # Bounded: a User-Agent is at most USER_AGENT_MAX characters.
+            body = inflate.decompress(body, USER_AGENT_MAX * 4)
+        except zlib.error:
+            return None
+    elif version != bytes([_PLAIN]):
         return None
     return body.decode("utf-8", errors="replace")
 

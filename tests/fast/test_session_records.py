@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgspec
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -56,8 +57,9 @@ def test_text_deflate_cannot_shrink_is_kept_as_it_is() -> None:
         assert _pack_user_agent(short) == b"\x00" + short.encode()
 
 
-def test_an_unknown_version_reads_as_no_user_agent() -> None:
-    assert _unpack_user_agent(b"\x07whatever") is None
+@pytest.mark.parametrize("stored", [b"", b"\x07whatever", b"\x01not deflate at all \xff\xfe"])
+def test_what_cannot_be_read_reads_as_no_user_agent(stored: bytes) -> None:
+    assert _unpack_user_agent(stored) is None
 
 
 def test_a_browser_session_record_fits_the_smallest_redis_size_class() -> None:
