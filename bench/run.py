@@ -140,14 +140,21 @@ def exchange(sock: socket.socket, request: bytes) -> int:
     whole response, return its status. Hand-written on purpose: http.client
     spends a few hundred microseconds of Python per request here, which would
     count as the service's overhead (wrk cannot interleave verifies)."""
+
+    def more() -> bytes:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection (no keep-alive?)")
+        return chunk
+
     sock.sendall(request)
     reply = b""
     while b"\r\n\r\n" not in reply:
-        reply += sock.recv(65536)
+        reply += more()
     head, _, body = reply.partition(b"\r\n\r\n")
     length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
     while len(body) < length:
-        body += sock.recv(65536)
+        body += more()
     return int(head.split(b" ", 2)[1])
 
 
