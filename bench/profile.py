@@ -49,11 +49,6 @@ PARTS = [
 ]
 
 
-def worker_pids(master: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout
-    return [int(pid) for pid in out.split()]
-
-
 def shares(raw: Path) -> tuple[int, Counter[str]]:
     total, found = 0, Counter[str]()
     for line in raw.read_text().splitlines():
@@ -90,7 +85,7 @@ def main() -> int:
             reply = call(server.port, "POST", "/api/auth/token", bench.CREDENTIALS)
             headers = {"Authorization": f"Bearer {reply.body['access_token']}"}
         assert server.process is not None
-        worker = worker_pids(server.process.pid)[0]
+        worker = bench.children(server.process.pid)[0]
         name = path.strip("/").replace("/", "-") or "root"
         raw = ROOT / "bench" / f"profile-{name}.txt"
         bench.SECONDS = SECONDS + 2

@@ -17,7 +17,6 @@ requests alternate with in-process bcrypt verifies.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import platform
@@ -95,20 +94,19 @@ def wrk(url: str, connections: int, headers: dict[str, str] | None = None, body:
 
 
 def median_load(*args: object, **kwargs: object) -> Load:
-    runs = [wrk(*args, **kwargs) for _ in range(RUNS)]  # type: ignore[arg-type]
-    return Load(
-        statistics.median(r.rps for r in runs),
-        statistics.median(r.p50_ms for r in runs),
-        statistics.median(r.p99_ms for r in runs),
-        sum(r.requests for r in runs),
-    )
+    return median_of([wrk(*args, **kwargs) for _ in range(RUNS)])  # type: ignore[arg-type]
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid``: a gunicorn master's workers."""
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(child) for child in out.split()]
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process and its children (a gunicorn and its workers)."""
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     total = 0
-    for each in [pid, *map(int, children.split())]:
+    for each in [pid, *children(pid)]:
         fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
     return total / os.sysconf("SC_CLK_TCK")
@@ -139,7 +137,7 @@ def exchange(sock: socket.socket, request: bytes) -> int:
     """Send one prepared HTTP/1.1 request on a keep-alive socket, read the
     whole response, return its status. Hand-written on purpose: http.client
     spends a few hundred microseconds of Python per request here, which would
-    count as the service's overhead (wrk cannot interleave verifies)."""
+    count as the service's overhead (and wrk cannot interleave verifies)."""
 
     def more() -> bytes:
         chunk = sock.recv(65536)
@@ -158,13 +156,29 @@ def exchange(sock: socket.socket, request: bytes) -> int:
     return int(head.split(b" ", 2)[1])
 
 
+def http_request(
+    port: int, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+) -> bytes:
+    """One HTTP/1.1 request, prepared once and sent as often as needed."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    if body:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def keep_alive(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 def round_trip_ms(port: int, path: str) -> float:
     """p50 of one GET on a keep-alive connection with the login's client:
     what gunicorn and HTTP alone add to any request here."""
-    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    request = http_request(port, "GET", path)
     samples = []
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    with keep_alive(port) as sock:
         for _ in range(RUNS * 100):
             started = time.perf_counter()
             assert exchange(sock, request) == 200
@@ -179,14 +193,9 @@ def login_and_verify_times(port: int, rounds: int) -> LoginTimes:
     hasher = Hasher(rounds=rounds, pepper=b"p" * 48)
     stored = hash_password(USER["password"], hasher).split("$", 2)[2].encode()
     secret = b"x" * 64
-    body = json.dumps(CREDENTIALS).encode()
-    request = (
-        f"POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
+    request = http_request(port, "POST", "/api/auth/login", body=json.dumps(CREDENTIALS).encode())
     logins, verifies = [], []
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    with keep_alive(port) as sock:
         for _ in range(RUNS * LOGIN_SAMPLES):
             started = time.perf_counter()
             status = exchange(sock, request)
@@ -241,20 +250,14 @@ def redis_calls_per_request(
     """Redis commands per GET /me, counted exactly: COUNTED_REQUESTS requests
     one after the other on one connection (a load generator stopped by time
     leaves requests in flight that Redis counted and it did not)."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
+    request = http_request(server.port, "GET", "/api/auth/me", headers)
+    with keep_alive(server.port) as sock:
         for _ in range(5):  # every pooled Redis connection made before counting
-            connection.request("GET", "/api/auth/me", headers=headers)
-            connection.getresponse().read()
+            exchange(sock, request)
         time.sleep(1)  # requests of an earlier wrk run still in flight end first
         stats.config_resetstat()
         for _ in range(COUNTED_REQUESTS):
-            connection.request("GET", "/api/auth/me", headers=headers)
-            response = connection.getresponse()
-            response.read()
-            assert response.status == 200, response.status
-    finally:
-        connection.close()
+            assert exchange(sock, request) == 200
     counted = {
         name.removeprefix("cmdstat_"): int(value["calls"])
         for name, value in stats.info("commandstats").items()

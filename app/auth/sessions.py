@@ -156,7 +156,7 @@ def current_user_id() -> int | None:
 
 def current_user_snapshot() -> UserSnapshot | None:
     """The user's public fields as the session recorded them at login."""
-    return _current().user if current_user_id() is not None else None
+    return _current().user  # set only with the user id, cleared with it
 
 
 def current_sid() -> str | None:
