@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench profile clean
+.PHONY: run test lint bench profile pins clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ bench: $(STAMP)
 profile: $(STAMP)
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python bench/profile.py
+
+# Regenerate the pins from requirements*.in (pip-tools), keeping current
+# versions unless an .in file asks for another; `make pins UPGRADE=1` upgrades.
+PIP_COMPILE := $(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url \
+	--no-emit-find-links --annotation-style=line $(if $(UPGRADE),--upgrade)
+pins: $(STAMP)
+	$(PIP_COMPILE) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
