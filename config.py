@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -120,16 +119,8 @@ class Config:
         # 0 (default): those headers are ignored, as anyone can send them.
         self.TRUSTED_PROXY_HOPS = _int(env, "TRUSTED_PROXY_HOPS", 0)
 
-        # Flask-Session: the Redis TTL of a session key is the idle timeout.
-        self.SESSION_TYPE = "redis"
         # Lets several deployments (or test runs) share one Redis without collisions.
         self.SESSION_KEY_PREFIX = env.get("SESSION_KEY_PREFIX") or "session:"
-        self.SESSION_PERMANENT = False  # browser-session cookie; Redis owns expiry
-        self.SESSION_USE_SIGNER = False  # the id is 256 random bits; nothing to sign
-        self.SESSION_COOKIE_HTTPONLY = True
-        self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_PATH = "/"
-        self.PERMANENT_SESSION_LIFETIME = timedelta(seconds=self.SESSION_IDLE_TIMEOUT)
 
         # A connection that died with a restarted database is replaced before
         # use instead of failing the next request.

@@ -10,9 +10,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import docs, health, logs, ratelimit, security, web
 from app.auth import bp as auth_bp
-from app.auth import sessions
+from app.auth import transport
 from app.auth.commands import sessions_cli, users_cli
 from app.auth.passwords import Hasher
+from app.auth.session_store import SessionStore
 from app.errors import register_error_handlers
 from app.extensions import api, db, migrate
 from config import INSTANCE_DIR, Config, config_from_env
@@ -57,7 +58,7 @@ def build_redis_client(app: Flask) -> redis.Redis:
 
     Short connect and socket timeouts make an unreachable Redis a quick 503.
     """
-    injected = app.config.get("SESSION_REDIS")
+    injected = app.config.get("REDIS_CLIENT")
     if injected is not None:  # tests inject fakeredis here
         return injected  # type: ignore[no-any-return]
     timeout = app.config["REDIS_SOCKET_TIMEOUT"]
@@ -85,6 +86,16 @@ def build_password_hasher(app: Flask) -> Hasher:
     )
 
 
+def build_session_store(app: Flask, client: redis.Redis) -> SessionStore:
+    return SessionStore(
+        client,
+        prefix=app.config["SESSION_KEY_PREFIX"],
+        secret=app.config["SECRET_KEY"].encode("utf-8"),
+        idle_timeout=app.config["SESSION_IDLE_TIMEOUT"],
+        max_age=app.config["SESSION_MAX_AGE"],
+    )
+
+
 def register_extensions(app: Flask) -> None:
     database_url = app.config["SQLALCHEMY_DATABASE_URI"]
     if database_url.startswith("sqlite:///"):
@@ -99,7 +110,8 @@ def register_extensions(app: Flask) -> None:
     app.extensions["password_hasher"] = build_password_hasher(app)
     client = build_redis_client(app)
     app.extensions["redis"] = client
-    sessions.init_app(app, client)
+    app.extensions["session_store"] = build_session_store(app, client)
+    transport.init_app(app)
     ratelimit.init_app(app)
     api.init_app(app)
     api.spec.components.security_scheme(

@@ -1,8 +1,9 @@
 """Every error the service answers, rendered in one place as JSON ``detail``.
 
-Domain exceptions carry their status and message; HTTP exceptions (404, 405,
-413, 415, webargs' 400/422) and unexpected failures are mapped to the same
-body shape, so a client never sees an HTML page or a traceback (§3).
+Domain exceptions (``app/exceptions.py``) are mapped to a status and a
+message by ``DOMAIN_ERRORS``; HTTP exceptions (404, 405, 413, 415, webargs'
+400/422) and infrastructure failures are rendered with the same body shape,
+so a client never sees an HTML page or a traceback.
 """
 
 from __future__ import annotations
@@ -10,96 +11,45 @@ from __future__ import annotations
 import http
 import logging
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-import marshmallow as ma
 import redis
 import sqlalchemy.exc
-from flask import Flask, Response, jsonify
-from flask_smorest import Api as SmorestApi
-from flask_smorest.utils import prepare_response
+from flask import Flask, Response, current_app, jsonify
 from marshmallow.exceptions import SCHEMA  # "_schema": errors of the whole body
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
+from app.exceptions import (
+    EmailTaken,
+    InvalidCredentials,
+    NotAuthenticated,
+    ServiceError,
+    SessionNotFound,
+    UsernameTaken,
+)
 from app.validation import INVALID_JSON, error_type
 
 log = logging.getLogger(__name__)
 
 
-# --- domain exceptions -------------------------------------------------------
-
-
-class ServiceError(Exception):
-    """An expected failure with a status and a message safe to show."""
-
-    status = 400
-    detail = "Bad Request"
+class ErrorAnswer(NamedTuple):
+    status: int
+    detail: str
     headers: Mapping[str, str] = {}
 
-    def __init__(self, detail: str | None = None) -> None:
-        super().__init__(detail or self.detail)
-        if detail:
-            self.detail = detail
 
-
-class EmailTaken(ServiceError):
-    detail = "Email already registered"
-
-
-class UsernameTaken(ServiceError):
-    detail = "Username already taken"
-
-
-class InvalidCredentials(ServiceError):
-    status = 401
-    detail = "Invalid email or password"
-
-
-class NotAuthenticated(ServiceError):
-    status = 401
-    detail = "Could not validate credentials"
-    headers = {"WWW-Authenticate": "Bearer"}
-
-
-class SessionNotFound(ServiceError):
-    status = 404
-    detail = "Session not found"
-
-
-class UnsupportedMediaType(ServiceError):
-    status = 415
-    detail = "Unsupported Media Type"
-
-
-class ServiceUnavailable(ServiceError):
-    status = 503
-    detail = "Service Unavailable"
-    headers = {"Retry-After": "1"}
-
-
-class SessionStoreUnavailable(ServiceUnavailable):
-    detail = "Session store unavailable"
-
-
-class DatabaseUnavailable(ServiceUnavailable):
-    detail = "Database unavailable"
-
-
-# --- response bodies (also used by the OpenAPI document) ----------------------
-
-
-class ErrorOut(ma.Schema):
-    detail = ma.fields.String(required=True, metadata={"example": "Not Found"})
-
-
-class ValidationProblemOut(ma.Schema):
-    loc = ma.fields.List(ma.fields.String(), required=True)
-    msg = ma.fields.String(required=True)
-    type = ma.fields.String(required=True)
-
-
-class ValidationErrorOut(ma.Schema):
-    detail = ma.fields.List(ma.fields.Nested(ValidationProblemOut), required=True)
+DOMAIN_ERRORS: dict[type[ServiceError], ErrorAnswer] = {
+    EmailTaken: ErrorAnswer(400, "Email already registered"),
+    UsernameTaken: ErrorAnswer(400, "Username already taken"),
+    InvalidCredentials: ErrorAnswer(401, "Invalid email or password"),
+    NotAuthenticated: ErrorAnswer(
+        401, "Could not validate credentials", {"WWW-Authenticate": "Bearer"}
+    ),
+    SessionNotFound: ErrorAnswer(404, "Session not found"),
+}
+# Redis or the database is unreachable: worth retrying shortly.
+STORE_UNAVAILABLE = ErrorAnswer(503, "Session store unavailable", {"Retry-After": "1"})
+DATABASE_UNAVAILABLE = ErrorAnswer(503, "Database unavailable", {"Retry-After": "1"})
 
 
 def error_response(status: int, detail: Any, headers: Mapping[str, str] | None = None) -> Response:
@@ -108,6 +58,14 @@ def error_response(status: int, detail: Any, headers: Mapping[str, str] | None =
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def _answer(answer: ErrorAnswer) -> Response:
+    return error_response(answer.status, answer.detail, answer.headers)
+
+
+def render_service_error(error: ServiceError) -> Response:
+    return _answer(DOMAIN_ERRORS[type(error)])
 
 
 def _problems(messages: Any, loc: list[str]) -> Iterator[dict[str, Any]]:
@@ -134,9 +92,11 @@ def validation_problems(messages: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _http_detail(error: HTTPException) -> str:
-    """A custom description when one was given, else the status phrase."""
+    """A description of our own when there is one, else the status phrase
+    (werkzeug's stock descriptions are HTML-page prose)."""
     code = error.code or 500
-    if code >= 500 or error.description == type(error).description:
+    stock = default_exceptions.get(code)
+    if code >= 500 or (stock is not None and error.description == stock.description):
         return http.HTTPStatus(code).phrase
     return str(error.description)
 
@@ -160,56 +120,30 @@ def render_http_exception(error: HTTPException) -> Response:
     return error_response(code, _http_detail(error), headers)
 
 
-def render_service_error(error: ServiceError) -> Response:
-    return error_response(error.status, error.detail, error.headers)
-
-
 def render_unexpected(error: BaseException) -> Response:
     """Map infrastructure failures to 503; anything else is a logged 500."""
     if isinstance(error, redis.RedisError):
         log.warning("redis unavailable: %s", error.__class__.__name__)
-        return render_service_error(SessionStoreUnavailable())
+        return _answer(STORE_UNAVAILABLE)
+    _rollback()
     if isinstance(error, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
         log.warning("database unavailable: %s", error.__class__.__name__)
-        _rollback()
-        return render_service_error(DatabaseUnavailable())
+        return _answer(DATABASE_UNAVAILABLE)
     # Flask has already logged the exception with its traceback (logger "app",
     # with the request id): not again here.
-    _rollback()
     return error_response(500, "Internal Server Error")
 
 
 def _rollback() -> None:
-    from app.extensions import db
-
+    """Leave the request's database session usable after a failure."""
     try:
-        db.session.rollback()
+        current_app.extensions["sqlalchemy"].session.rollback()
     except Exception:  # the database may be the thing that failed
         log.debug("rollback after error failed", exc_info=True)
 
 
-class Api(SmorestApi):
-    """flask-smorest's Api, answering and documenting errors as ``{"detail"}``."""
-
-    ERROR_SCHEMA = ErrorOut
-
-    def handle_http_exception(self, error: HTTPException) -> Response:
-        return render_http_exception(error)
-
-    def _register_responses(self) -> None:
-        super()._register_responses()
-        # The 422 body is a list of problems, not a string: document it so.
-        response = {
-            "description": "Validation error: one entry per invalid field",
-            "schema": ValidationErrorOut,
-        }
-        prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
-        # A second lazy registration replaces the first one in apispec's buffer.
-        self.spec.components.response("UNPROCESSABLE_ENTITY", response, lazy=True)
-
-
 def register_error_handlers(app: Flask) -> None:
-    """HTTP exceptions are routed through ``Api.handle_http_exception``."""
+    """HTTP exceptions reach ``render_http_exception`` through ``app.api.Api``."""
     app.register_error_handler(ServiceError, render_service_error)
     app.register_error_handler(redis.RedisError, render_unexpected)
     app.register_error_handler(sqlalchemy.exc.OperationalError, render_unexpected)

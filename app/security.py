@@ -20,9 +20,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app, request
 from flask_cors import CORS
-from werkzeug.exceptions import RequestEntityTooLarge
-
-from app.errors import ServiceError, UnsupportedMediaType
+from werkzeug.exceptions import Forbidden, RequestEntityTooLarge, UnsupportedMediaType
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -31,9 +29,8 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 View = TypeVar("View", bound=Callable[..., Any])
 
 
-class CrossSiteRequest(ServiceError):
-    status = 403
-    detail = "Cross-site request refused"
+class CrossSiteRequest(Forbidden):
+    description = "Cross-site request refused"
 
 
 def accepts(*media_types: str) -> Callable[[View], View]:

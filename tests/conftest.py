@@ -67,7 +67,7 @@ def redis(redis_server: fakeredis.FakeServer) -> fakeredis.FakeRedis:
 
 @pytest.fixture
 def app_config(redis: fakeredis.FakeRedis) -> TestingConfig:
-    return make_config(SESSION_REDIS=redis)
+    return make_config(REDIS_CLIENT=redis)
 
 
 @pytest.fixture
@@ -162,14 +162,6 @@ class SessionKeys:
     def record(self, sid: str) -> list[Any]:
         """The session's msgpack array, decoded without the service's types."""
         return list(msgspec.msgpack.decode(self.redis.get(self.of(sid))))
-
-    def make_legacy(self, sid: str, user_agent: str | None = None) -> None:
-        """Make the session look like one written before sessions carried a
-        snapshot of their user and a packed user agent: seven fields, the
-        agent as text in the sixth."""
-        record = self.record(sid)[:7]
-        record[5] = user_agent
-        self.redis.set(self.of(sid), msgspec.msgpack.encode(record), keepttl=True)
 
 
 @pytest.fixture

@@ -9,30 +9,23 @@ sessions end with it, not by hand in the database.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import cast
+from datetime import datetime
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
+from app.auth import service
 from app.auth.schemas import normalize_email
-from app.auth.service import find_by_email
-from app.auth.session_store import SessionStore
-from app.extensions import db
+from app.exceptions import SessionNotFound
 from app.models import User
 
 sessions_cli = AppGroup("sessions", help="See and end the sessions of an account.")
 users_cli = AppGroup("users", help="Manage accounts.")
 
 
-def _store() -> SessionStore:
-    return cast(SessionStore, current_app.session_interface.store)  # type: ignore[attr-defined]
-
-
 def _user(email: str) -> User:
     try:
-        user = find_by_email(normalize_email(email))
+        user = service.find_by_email(normalize_email(email))
     except Exception as error:  # a ValidationError from normalize_email
         raise click.ClickException(f"not an email address: {email}") from error
     if user is None:
@@ -40,8 +33,8 @@ def _user(email: str) -> User:
     return user
 
 
-def _when(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _when(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @sessions_cli.command("list")
@@ -49,11 +42,10 @@ def _when(timestamp: int) -> str:
 def list_sessions(email: str) -> None:
     """List the live sessions of the account with EMAIL."""
     user = _user(email)
-    store = _store()
-    found = store.list(user.id)
+    found = service.sessions_of(user.id)
     for info in found:
         click.echo(
-            f"{store.handle(info.ref)}  {info.kind:<6}  created {_when(info.created_at)}  "
+            f"{info.id}  {info.kind:<6}  created {_when(info.created_at)}  "
             f"last seen {_when(info.last_seen_at)}  expires {_when(info.expires_at)}  "
             f"{info.ip or '-'}  {info.user_agent or '-'}"
         )
@@ -66,13 +58,14 @@ def list_sessions(email: str) -> None:
 def revoke_sessions(email: str, handle: str | None) -> None:
     """End every session of the account with EMAIL, at once."""
     user = _user(email)
-    store = _store()
     if handle is not None:
-        if store.revoke(user.id, handle) is None:
-            raise click.ClickException(f"no live session {handle} for {user.email}")
+        try:
+            service.end_session_of(user.id, handle)
+        except SessionNotFound:
+            raise click.ClickException(f"no live session {handle} for {user.email}") from None
         click.echo(f"ended session {handle} of {user.email} (user {user.id})")
         return
-    ended = store.revoke_all(user.id)
+    ended = service.end_all_sessions_of(user.id)
     click.echo(f"ended {ended} session(s) of {user.email} (user {user.id})")
 
 
@@ -83,9 +76,5 @@ def delete_user(email: str) -> None:
     """Delete the account with EMAIL and end every session of it at once."""
     user = _user(email)
     user_id, address = user.id, user.email
-    # The row first: once it is gone no new login can start a session,
-    # so ending the sessions afterwards leaves none behind.
-    db.session.delete(user)
-    db.session.commit()
-    ended = _store().revoke_all(user_id)
+    ended = service.delete_user(user_id)
     click.echo(f"deleted user {user_id} ({address}) and ended {ended} session(s)")

@@ -1,12 +1,19 @@
-"""Thin views: load with a schema, call the service, dump with a schema."""
+"""Thin views: load with a schema, call the service, dump with a schema.
+
+A view also moves the session id between the request and the service:
+``transport`` reads it from the cookie or bearer header and sets or expires
+the cookie.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.auth import bp, service, sessions
+from flask import request
+
+from app.api import ErrorOut
+from app.auth import bp, service, transport
 from app.auth.schemas import (
-    Credentials,
     CredentialsIn,
     LogoutAllIn,
     LogoutAllOut,
@@ -16,8 +23,6 @@ from app.auth.schemas import (
     TokenOut,
     UserOut,
 )
-from app.errors import ErrorOut
-from app.models import User
 from app.ratelimit import login_per_identifier, login_per_ip, register_per_ip
 from app.security import FORM, JSON, accepts
 
@@ -41,7 +46,7 @@ UNAVAILABLE = {"schema": ErrorOut, "description": "Redis or the database is unre
 @bp.alt_response(403, **CROSS_SITE)
 @bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
 @bp.alt_response(429, **TOO_MANY)
-def register(data: dict[str, str]) -> User:
+def register(data: dict[str, str]) -> service.PublicUser:
     """Create an account. Does not log in."""
     return service.register_user(**data)
 
@@ -56,11 +61,13 @@ def register(data: dict[str, str]) -> User:
 @bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
 @bp.alt_response(503, **UNAVAILABLE)
 @bp.alt_response(429, **TOO_MANY)
-def login(credentials: Credentials) -> User:
+def login(credentials: service.Credentials) -> service.PublicUser:
     """Browser login: start a session and set its HttpOnly cookie."""
-    user = service.authenticate(credentials)
-    service.start_session(user, sessions.COOKIE)
-    return user
+    new = service.login(
+        credentials, transport.COOKIE, _client(), replaces=transport.cookie_session_id()
+    )
+    transport.set_cookie(new.session_id)
+    return new.user
 
 
 @bp.route("/token", methods=["POST"])
@@ -75,14 +82,14 @@ def login(credentials: Credentials) -> User:
 @bp.alt_response(503, **UNAVAILABLE)
 @bp.doc(requestBody={"content": {FORM: {"schema": CredentialsIn}}})
 @bp.alt_response(429, **TOO_MANY)
-def token(credentials: Credentials) -> dict[str, Any]:
+def token(credentials: service.Credentials) -> dict[str, Any]:
     """API login: an opaque bearer token from the same session store. No cookie."""
-    user = service.authenticate(credentials)
+    new = service.login(credentials, transport.BEARER, _client())
     return {
-        "access_token": service.start_session(user, sessions.BEARER),
+        "access_token": new.session_id,
         "token_type": "Bearer",
-        "user_id": str(user.id),
-        "expires_in": sessions.idle_timeout(),
+        "user_id": str(new.user.id),
+        "expires_in": new.expires_in,
     }
 
 
@@ -91,9 +98,9 @@ def token(credentials: Credentials) -> dict[str, Any]:
 @bp.alt_response(401, **UNAUTHENTICATED)
 @bp.alt_response(503, **UNAVAILABLE)
 @bp.doc(security=SESSION_AUTH)
-def me() -> service.PublicUser | User:
+def me() -> service.PublicUser:
     """The user of the session given by cookie or bearer token."""
-    return service.current_user()
+    return service.current_user(transport.read_credential().session_id)
 
 
 @bp.route("/logout", methods=["POST"])
@@ -103,7 +110,9 @@ def me() -> service.PublicUser | User:
 @bp.doc(security=[*SESSION_AUTH, {}])
 def logout() -> dict[str, str]:
     """End the session at once (its Redis key is deleted). Idempotent."""
-    sessions.end_session()
+    credential = transport.read_credential()
+    service.logout(credential.session_id)
+    transport.expire_cookie(credential)
     return {"message": "Successfully logged out"}
 
 
@@ -112,9 +121,9 @@ def logout() -> dict[str, str]:
 @bp.alt_response(401, **UNAUTHENTICATED)
 @bp.alt_response(503, **UNAVAILABLE)
 @bp.doc(security=SESSION_AUTH)
-def list_sessions() -> list[dict[str, Any]]:
+def list_sessions() -> list[service.SessionView]:
     """Every live session of the caller's account, newest first."""
-    return service.my_sessions()
+    return service.list_sessions(transport.read_credential().session_id)
 
 
 @bp.route("/sessions/<string:handle>", methods=["DELETE"])
@@ -126,7 +135,9 @@ def list_sessions() -> list[dict[str, Any]]:
 @bp.doc(security=SESSION_AUTH)
 def end_session(handle: str) -> None:
     """End one of the caller's sessions at once, on every worker and host."""
-    service.end_my_session(handle)
+    credential = transport.read_credential()
+    if service.end_session(credential.session_id, handle):
+        transport.expire_cookie(credential)
 
 
 @bp.route("/logout-all", methods=["POST"])
@@ -139,6 +150,13 @@ def end_session(handle: str) -> None:
 def logout_all(options: dict[str, bool]) -> dict[str, Any]:
     """End every session of the account, the caller's too unless keep_current."""
     keep_current = options["keep_current"]
-    ended = service.end_my_sessions(keep_current=keep_current)
+    credential = transport.read_credential()
+    ended = service.end_all_sessions(credential.session_id, keep_current=keep_current)
+    if not keep_current:
+        transport.expire_cookie(credential)
     message = "Logged out of every other session" if keep_current else "Logged out everywhere"
     return {"message": message, "ended": ended}
+
+
+def _client() -> service.Client:
+    return service.Client(ip=request.remote_addr, user_agent=request.user_agent.string or None)

@@ -7,7 +7,6 @@ front-end contract was written against does; every known field is strict.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
 from app.auth.blocklist import is_common
+from app.auth.service import Credentials
 from app.validation import (
     COMMON_PASSWORD,
     INVALID_EMAIL,
@@ -138,13 +138,6 @@ class RegisterIn(Schema):
             "description": "At least PASSWORD_MIN_LENGTH (default 6) characters",
         },
     )
-
-
-@dataclass(frozen=True)
-class Credentials:
-    password: str
-    email: str | None = None
-    username: str | None = None
 
 
 class CredentialsIn(Schema):

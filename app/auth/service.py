@@ -1,4 +1,8 @@
-"""Account use cases. Raise domain exceptions; know nothing of HTTP."""
+"""Account use cases: plain values in, plain values out, domain exceptions
+(``app/exceptions.py``) for what goes wrong. Nothing here knows HTTP: the
+views hand in what the request said (credentials, the session id it
+carries, the client's IP and user agent) and turn results into responses.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,15 @@ import hmac
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from flask import current_app
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 
-from app.auth import sessions
 from app.auth.passwords import Hasher, burn_verify, hash_password, needs_rehash, verify_password
-from app.auth.schemas import Credentials
-from app.auth.session_store import SessionInfo, UserSnapshot
-from app.errors import (
+from app.auth.session_store import Kind, Record, SessionStore, UserSnapshot
+from app.exceptions import (
     EmailTaken,
     InvalidCredentials,
     NotAuthenticated,
@@ -31,10 +32,79 @@ from app.models import User
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """What a client logs in with: a password and exactly one identifier."""
+
+    password: str
+    email: str | None = None
+    username: str | None = None
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who is asking, as the session list will show it."""
+
+    ip: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True)
+class PublicUser:
+    """A user's public fields: what ``/me`` and ``/register`` show."""
+
+    id: int
+    username: str
+    email: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class NewSession:
+    user: PublicUser
+    session_id: str
+    expires_in: int  # seconds: the new session's time to live
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """One of the caller's sessions, as ``GET /sessions`` lists it."""
+
+    id: str  # the handle: names the session, cannot use it
+    kind: Kind
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+
 def _hasher() -> Hasher:
     hasher: Hasher = current_app.extensions["password_hasher"]
     return hasher
 
+
+def _store() -> SessionStore:
+    store: SessionStore = current_app.extensions["session_store"]
+    return store
+
+
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _epoch(moment: datetime) -> int:
+    # SQLite hands back naive datetimes: they are UTC.
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+
+def _public(user: User) -> PublicUser:
+    return PublicUser(user.id, user.username, user.email, user.created_at, user.updated_at)
+
+
+# --- accounts --------------------------------------------------------------------
 
 # Built once: SQLAlchemy then reuses the statement's cache key and compiled
 # form instead of rebuilding both at every login (~0.3 ms of Python each).
@@ -50,21 +120,17 @@ def _find_by_username(username: str) -> User | None:
     return db.session.scalar(_BY_USERNAME, {"identifier": username.lower()})
 
 
-def _conflict(email: str, username: str) -> EmailTaken | UsernameTaken:
+def _conflict(email: str) -> EmailTaken | UsernameTaken:
     return EmailTaken() if find_by_email(email) is not None else UsernameTaken()
 
 
-def register_user(username: str, email: str, password: str) -> User:
+def register_user(username: str, email: str, password: str) -> PublicUser:
     """Create an account. ``email`` is already normalised by the schema."""
     if find_by_email(email) is not None:
         raise EmailTaken()
     if _find_by_username(username) is not None:
         raise UsernameTaken()
-    user = User(
-        username=username,
-        email=email,
-        password_hash=hash_password(password, _hasher()),
-    )
+    user = User(username=username, email=email, password_hash=hash_password(password, _hasher()))
     db.session.add(user)
     try:
         db.session.commit()
@@ -73,11 +139,11 @@ def register_user(username: str, email: str, password: str) -> User:
         # the unique indexes stopped it, and the loser gets the same 400.
         db.session.rollback()
         log.info("registration lost a race", extra={"event": "register_race_lost"})
-        raise _conflict(email, username) from None
+        raise _conflict(email) from None
     log.info(
         "user registered user_id=%s", user.id, extra={"event": "registered", "user_id": user.id}
     )
-    return user
+    return _public(user)
 
 
 def _identifier_digest(credentials: Credentials) -> str:
@@ -95,9 +161,9 @@ def authenticate(credentials: Credentials) -> User:
     else:
         user = _find_by_username(credentials.username or "")
     hasher = _hasher()
-    tried = _identifier_digest(credentials)
     if user is None:
         burn_verify(credentials.password, hasher)
+        tried = _identifier_digest(credentials)
         log.info(
             "login failed: unknown account identifier=%s",
             tried,
@@ -124,44 +190,94 @@ def authenticate(credentials: Credentials) -> User:
     return user
 
 
-def _epoch(moment: datetime) -> int:
-    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+# --- sessions --------------------------------------------------------------------
 
 
-def start_session(user: User, transport: sessions.Transport) -> str:
-    """A new session for ``user``, carrying a snapshot of its public fields."""
+def login(
+    credentials: Credentials, kind: Kind, client: Client, replaces: str | None = None
+) -> NewSession:
+    """Check the credentials and start a new session of ``kind``.
+
+    The id is always new. ``replaces`` is the session id the client brought
+    (a cookie login's old cookie): it ends, so an id planted before login is
+    worthless (fixation).
+    """
+    user = authenticate(credentials)
     snapshot = UserSnapshot(
         username=user.username,
         email=user.email,
         created_at=_epoch(user.created_at),
         updated_at=_epoch(user.updated_at),
     )
-    return sessions.start_session(user.id, transport, snapshot)
+    store = _store()
+    if replaces is not None:
+        store.end(replaces)
+    session_id = store.create(user.id, kind, client.ip, client.user_agent, snapshot)
+    return NewSession(_public(user), session_id, store.first_ttl)
 
 
-def _session_out(info: SessionInfo, current_ref: str | None) -> dict[str, Any]:
-    return {
-        "id": sessions.handle_of(info.ref),
-        "kind": info.kind,
-        "created_at": datetime.fromtimestamp(info.created_at, UTC),
-        "last_seen_at": datetime.fromtimestamp(info.last_seen_at, UTC),
-        "expires_at": datetime.fromtimestamp(info.expires_at, UTC),
-        "ip": info.ip,
-        "user_agent": info.user_agent,
-        "current": info.ref == current_ref,
-    }
+def _live(session_id: str | None) -> Record:
+    record = _store().load(session_id)
+    if record is None:
+        raise NotAuthenticated()
+    return record
 
 
-def my_sessions() -> list[dict[str, Any]]:
+def current_user(session_id: str | None) -> PublicUser:
+    """The user of a live session, from the snapshot it holds: no database query."""
+    record = _live(session_id)
+    snapshot = record.user
+    return PublicUser(
+        id=record.user_id,
+        username=snapshot.username,
+        email=snapshot.email,
+        created_at=_utc(snapshot.created_at),
+        updated_at=_utc(snapshot.updated_at),
+    )
+
+
+def logout(session_id: str | None) -> None:
+    """End the session at once, if it is live. Idempotent."""
+    record = _store().end(session_id)
+    if record is not None:
+        user_id = record.user_id
+        log.info("logout user_id=%s", user_id, extra={"event": "logout", "user_id": user_id})
+
+
+def list_sessions(session_id: str | None) -> list[SessionView]:
     """The caller's live sessions, newest first, each named by its handle."""
-    user_id = _current_user_id()
-    current_ref = sessions.ref_of(sessions.current_sid())
-    return [_session_out(info, current_ref) for info in sessions.list_sessions(user_id)]
+    return sessions_of(_live(session_id).user_id, own_session_id=session_id)
 
 
-def end_my_session(handle: str) -> None:
-    user_id = _current_user_id()
-    if not sessions.revoke_session(user_id, handle):
+def sessions_of(user_id: int, own_session_id: str | None = None) -> list[SessionView]:
+    """The account's live sessions, newest first; ``current`` marks the one
+    with ``own_session_id``."""
+    store = _store()
+    own = store.handle_of(own_session_id)
+    return [
+        SessionView(
+            id=info.handle,
+            kind=info.kind,
+            created_at=_utc(info.created_at),
+            last_seen_at=_utc(info.last_seen_at),
+            expires_at=_utc(info.expires_at),
+            ip=info.ip,
+            user_agent=info.user_agent,
+            current=info.handle == own,
+        )
+        for info in store.list(user_id)
+    ]
+
+
+def end_session(session_id: str | None, handle: str) -> bool:
+    """End one of the caller's sessions; True when it was the caller's own."""
+    end_session_of(_live(session_id).user_id, handle)
+    return handle == _store().handle_of(session_id)
+
+
+def end_session_of(user_id: int, handle: str) -> None:
+    """End the account's session with this handle, or ``SessionNotFound``."""
+    if _store().revoke(user_id, handle) is None:
         raise SessionNotFound()
     log.info(
         "session revoked user_id=%s",
@@ -170,9 +286,15 @@ def end_my_session(handle: str) -> None:
     )
 
 
-def end_my_sessions(keep_current: bool) -> int:
-    user_id = _current_user_id()
-    ended = sessions.end_all_sessions(user_id, keep_current=keep_current)
+def end_all_sessions(session_id: str | None, keep_current: bool) -> int:
+    """End every session of the caller's account, or all but the caller's own."""
+    user_id = _live(session_id).user_id
+    return end_all_sessions_of(user_id, keep_session_id=session_id if keep_current else None)
+
+
+def end_all_sessions_of(user_id: int, keep_session_id: str | None = None) -> int:
+    """End every session of the account but ``keep_session_id``; how many ended."""
+    ended = _store().revoke_all(user_id, keep_session_id)
     log.info(
         "logout everywhere user_id=%s ended=%s",
         user_id,
@@ -182,41 +304,12 @@ def end_my_sessions(keep_current: bool) -> int:
     return ended
 
 
-@dataclass(frozen=True)
-class PublicUser:
-    """What ``UserOut`` shows of a user, as a session's snapshot holds it."""
-
-    id: int
-    username: str
-    email: str
-    created_at: datetime
-    updated_at: datetime
-
-
-def _current_user_id() -> int:
-    user_id = sessions.current_user_id()
-    if user_id is None:
-        raise NotAuthenticated()
-    return user_id
-
-
-def current_user() -> PublicUser | User:
-    """The user of the request's live session, or ``NotAuthenticated``.
-
-    From the session's snapshot: no database query. A session written before
-    snapshots existed has none, and its user is read from the database.
-    """
-    user_id = _current_user_id()
-    snapshot = sessions.current_user_snapshot()
-    if snapshot is not None:
-        return PublicUser(
-            id=user_id,
-            username=snapshot.username,
-            email=snapshot.email,
-            created_at=datetime.fromtimestamp(snapshot.created_at, UTC),
-            updated_at=datetime.fromtimestamp(snapshot.updated_at, UTC),
-        )
+def delete_user(user_id: int) -> int:
+    """Delete the account and end every session of it; how many sessions ended."""
     user = db.session.get(User, user_id)
-    if user is None:
-        raise NotAuthenticated()
-    return user
+    if user is not None:
+        # The row first: once it is gone no new login can start a session,
+        # so ending the sessions afterwards leaves none behind.
+        db.session.delete(user)
+        db.session.commit()
+    return _store().revoke_all(user_id)

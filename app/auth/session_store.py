@@ -1,15 +1,18 @@
 """Where sessions live in Redis, and the only code that builds their keys.
 
-The session id handed to the client is ``T.R``: ``T`` is the user's tag (an
-HMAC of the user id, see ``user_tag``) and ``R`` 256 random bits. Redis holds
-only a *selector* ``S`` (the first 16 characters of ``R``) and a *verifier*
-(a SHA-256 prefix of ``R``), never ``R`` itself, so a copy of Redis (a dump, a
-replica, MONITOR) yields no usable session id. Layout, for user ``U``::
+The *session id* handed to the client (cookie value or bearer token) is
+``T.S``: ``T`` is the user's *tag* (an HMAC of the user id, see ``user_tag``)
+and ``S`` the *secret*, 256 random bits. Redis holds only a *selector* (the
+first 16 characters of the secret) and a *verifier* (a SHA-256 prefix of the
+secret), never the secret itself, so a copy of Redis (a dump, a replica,
+MONITOR) yields no usable session id. A session's public name is its
+*handle*, an HMAC of tag and selector: it can end the session, never use it.
+Layout, for user ``U`` with tag ``T`` and a session with selector ``L``::
 
-    <prefix>{T}:S      string: msgpack [U, kind, created, last seen, ip, nil, verifier,
+    <prefix>{T}:L      string: msgpack [U, kind, created, last seen, ip, verifier,
                        [username, email, user created, user updated], user agent];
                        TTL = idle timeout, never past created + max age
-    <prefix>{T}:uU     sorted set of S scored by creation time (ms), TTL = max age
+    <prefix>{T}:uU     sorted set of L scored by creation time (ms), TTL = max age
 
 The server finds the session key from the id alone, and the ``{T}`` hash tag
 puts every key of one user in one Redis Cluster slot, so that creating,
@@ -23,7 +26,7 @@ command and no database query. The snapshot stays true because nothing in
 the service changes those fields after registration (a re-hash at login
 leaves ``updated_at`` alone); whatever comes to change them must rewrite or
 end the user's sessions, as an operator who edits or deletes a user in the
-database must end theirs (``flask sessions revoke``).
+database must end theirs (``flask users delete`` does).
 
 "Logout is final": the only write to an existing session is
 ``SET … XX KEEPTTL`` (the last-seen time, at most once a minute) and the only
@@ -51,18 +54,17 @@ import redis
 Kind = Literal["cookie", "bearer"]
 KINDS: tuple[Kind, Kind] = ("cookie", "bearer")  # stored as their index: 0 or 1
 
-RANDOM_BYTES = 32  # 256 bits from secrets: the unguessable part of an id
+SECRET_BYTES = 32  # 256 bits from secrets: the unguessable part of an id
 TAG_LENGTH = 8  # spreads users over cluster slots; the index key names the user
 SELECTOR_LENGTH = 16  # 96 bits: finds the key; the verifier checks the rest
-SID_PATTERN = re.compile(r"([A-Za-z0-9_-]{8})\.([A-Za-z0-9_-]{43})")
+SESSION_ID_PATTERN = re.compile(r"([A-Za-z0-9_-]{8})\.([A-Za-z0-9_-]{43})")
 HANDLE_PATTERN = re.compile(r"[A-Za-z0-9_-]{22}")
-REF_PATTERN = re.compile(r"([A-Za-z0-9_-]{8})\.([A-Za-z0-9_-]{16})")
 USER_AGENT_MAX = 128
 LAST_SEEN_EVERY = 60  # seconds: refresh last-seen no more often than this
 
 
-def _verifier(random_part: str) -> bytes:
-    return hashlib.sha256(random_part.encode("ascii")).digest()[:16]
+def _verifier(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("ascii")).digest()[:16]
 
 
 def _b64(digest: bytes) -> str:
@@ -108,8 +110,10 @@ def _pack_user_agent(user_agent: str | None) -> bytes | None:
     return bytes([_PLAIN]) + text
 
 
-def _unpack_user_agent(packed: bytes) -> str | None:
-    """The stored User-Agent; None for anything this version cannot read."""
+def _unpack_user_agent(packed: bytes | None) -> str | None:
+    """The stored User-Agent; None for none, or for anything this version cannot read."""
+    if not packed:
+        return None
     version, body = packed[:1], packed[1:]
     if version == bytes([_DEFLATED_V1]):
         inflate = zlib.decompressobj(-15, zdict=USER_AGENT_DICTIONARY_V1)
@@ -141,17 +145,9 @@ class Record(msgspec.Struct, array_like=True):
     created_at: int
     last_seen_at: int
     ip: bytes | None
-    user_agent_text: str | None  # sessions from before user agents were packed
     verifier: bytes
-    # Last and optional, so that records written before they existed decode:
-    # a session without a snapshot has its user read from the database.
-    user: UserSnapshot | None = None
-    user_agent: bytes | None = None  # see _pack_user_agent
-
-    def user_agent_string(self) -> str | None:
-        if self.user_agent is not None:
-            return _unpack_user_agent(self.user_agent)
-        return self.user_agent_text
+    user: UserSnapshot
+    user_agent: bytes | None  # see _pack_user_agent
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -160,8 +156,10 @@ _decode = msgspec.msgpack.Decoder(Record).decode
 
 @dataclass(frozen=True)
 class SessionInfo:
-    ref: str  # "tag.selector": names the session, cannot authenticate
-    user_id: int
+    """One live session as its owner may see it: named by its handle."""
+
+    handle: str
+    selector: str
     kind: Kind
     created_at: int
     last_seen_at: int
@@ -189,6 +187,12 @@ class SessionStore:
         self.max_age = max_age
         self.clock = clock
 
+    @property
+    def first_ttl(self) -> int:
+        """A new session's time to live: the idle timeout, capped by the
+        absolute lifetime (what ``/token`` reports as ``expires_in``)."""
+        return min(self.idle_timeout, self.max_age)
+
     # --- names ---------------------------------------------------------------
 
     def user_tag(self, user_id: int) -> str:
@@ -196,27 +200,20 @@ class SessionStore:
         mac = hmac.new(self.secret, f"session-tag:{user_id}".encode(), hashlib.sha256)
         return _b64(mac.digest())[:TAG_LENGTH]
 
-    def handle(self, ref: str) -> str:
-        """The public name of a session: knowing it does not let anyone use it."""
-        mac = hmac.new(self.secret, f"session-handle:{ref}".encode(), hashlib.sha256)
+    def _handle(self, tag: str, selector: str) -> str:
+        mac = hmac.new(self.secret, f"session-handle:{tag}.{selector}".encode(), hashlib.sha256)
         return _b64(mac.digest())[:22]
 
-    @staticmethod
-    def ref(sid: str) -> str | None:
-        """``tag.selector`` of a session id: how the store names the session."""
-        match = SID_PATTERN.fullmatch(sid)
-        return f"{match.group(1)}.{match.group(2)[:SELECTOR_LENGTH]}" if match else None
+    def handle_of(self, session_id: str | None) -> str | None:
+        """The handle of a well-formed session id (live or not)."""
+        parsed = _parse(session_id)
+        return self._handle(parsed[0], parsed[1][:SELECTOR_LENGTH]) if parsed else None
 
     def _session_key(self, tag: str, selector: str) -> str:
         return f"{self.prefix}{{{tag}}}:{selector}"
 
     def _index_key(self, tag: str, user_id: int) -> str:
         return f"{self.prefix}{{{tag}}}:u{user_id}"
-
-    @staticmethod
-    def parse(sid: str) -> tuple[str, str] | None:
-        match = SID_PATTERN.fullmatch(sid)
-        return (match.group(1), match.group(2)) if match else None
 
     # --- one session -----------------------------------------------------------
 
@@ -234,56 +231,55 @@ class SessionStore:
         tag = self.user_tag(user_id)
         index = self._index_key(tag, user_id)
         while True:
-            random_part = secrets.token_urlsafe(RANDOM_BYTES)
-            selector = random_part[:SELECTOR_LENGTH]
+            secret = secrets.token_urlsafe(SECRET_BYTES)
+            selector = secret[:SELECTOR_LENGTH]
             record = Record(
                 user_id=user_id,
                 kind=KINDS.index(kind),
                 created_at=now,
                 last_seen_at=now,
                 ip=_pack_ip(ip),
-                user_agent_text=None,
-                verifier=_verifier(random_part),
+                verifier=_verifier(secret),
                 user=user,
                 user_agent=_pack_user_agent(user_agent),
             )
             with self.client.pipeline(transaction=True) as pipe:
                 pipe.set(self._session_key(tag, selector), _encode(record),
-                         ex=min(self.idle_timeout, self.max_age), nx=True)  # fmt: skip
+                         ex=self.first_ttl, nx=True)  # fmt: skip
                 # Scored in milliseconds: the order of logins within one second.
                 pipe.zadd(index, {selector: int(clock * 1000)})
                 # Every member ends within max_age of now: so can the index.
                 pipe.expire(index, self.max_age)
                 created = pipe.execute()[0]
             if created:  # NX: a selector already in use just draws again
-                return f"{tag}.{random_part}"
+                return f"{tag}.{secret}"
 
-    def load(self, sid: str) -> Record | None:
+    def load(self, session_id: str | None) -> Record | None:
         """Read a live session, sliding its idle timeout; None if it is not live.
 
         One command (``GETEX``) per request; a second only to record the
         last-seen time (once a minute) or to cap the TTL at the absolute end.
         """
-        parsed = self.parse(sid)
+        parsed = _parse(session_id)
         if parsed is None:
-            return None
-        tag, random_part = parsed
-        key = self._session_key(tag, random_part[:SELECTOR_LENGTH])
+            return None  # not one of ours: no Redis command at all
+        tag, secret = parsed
+        key = self._session_key(tag, secret[:SELECTOR_LENGTH])
         # execute_command rather than getex(): the same command without
         # redis-py's per-call argument checks, on the path every request takes.
         raw = self.client.execute_command("GETEX", key, "EX", self.idle_timeout)
         if raw is None:
             return None
-        record = self._decode(raw)
+        record = _decode_record(raw)
         if record is None:  # not something we wrote: never trust it
             self.client.delete(key)
             return None
-        if not hmac.compare_digest(record.verifier, _verifier(random_part)):
+        if not hmac.compare_digest(record.verifier, _verifier(secret)):
             return None  # right selector, wrong secret: not this session
         now = int(self.clock())
         remaining = record.created_at + self.max_age - now
         if remaining <= 0:
-            self.delete(sid, record.user_id)
+            self._delete(tag, secret[:SELECTOR_LENGTH], record.user_id)
             return None
         if remaining < self.idle_timeout:  # only in the last idle window of its life
             self.client.expire(key, remaining)
@@ -293,19 +289,17 @@ class SessionStore:
             self.client.set(key, _encode(record), xx=True, keepttl=True)
         return record
 
-    @staticmethod
-    def _decode(raw: bytes) -> Record | None:
-        try:
-            return _decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            return None
+    def end(self, session_id: str | None) -> Record | None:
+        """End the session with this id if it is live; its record, else None."""
+        record = self.load(session_id)
+        parsed = _parse(session_id)
+        if record is not None and parsed is not None:
+            tag, secret = parsed
+            self._delete(tag, secret[:SELECTOR_LENGTH], record.user_id)
+        return record
 
-    def delete(self, sid: str, user_id: int) -> None:
-        """End one session, named by its id or its ref: key and index entry at once."""
-        match = SID_PATTERN.fullmatch(sid) or REF_PATTERN.fullmatch(sid)
-        if match is None:
-            return
-        tag, selector = match.group(1), match.group(2)[:SELECTOR_LENGTH]
+    def _delete(self, tag: str, selector: str, user_id: int) -> None:
+        """Session key and index entry at once."""
         with self.client.pipeline(transaction=True) as pipe:
             pipe.delete(self._session_key(tag, selector))
             pipe.zrem(self._index_key(tag, user_id), selector)
@@ -317,31 +311,31 @@ class SessionStore:
         """The user's live sessions, newest first; expired index entries are pruned."""
         tag = self.user_tag(user_id)
         index = self._index_key(tag, user_id)
-        members = [m.decode() for m in self.client.zrevrange(index, 0, -1)]
-        if not members:
+        selectors = [member.decode() for member in self.client.zrevrange(index, 0, -1)]
+        if not selectors:
             return []
         with self.client.pipeline(transaction=False) as pipe:  # one round trip
-            for random_part in members:
-                pipe.get(self._session_key(tag, random_part))
-                pipe.ttl(self._session_key(tag, random_part))
+            for selector in selectors:
+                pipe.get(self._session_key(tag, selector))
+                pipe.ttl(self._session_key(tag, selector))
             replies = pipe.execute()
         now = int(self.clock())
         sessions, gone = [], []
-        for random_part, raw, ttl in zip(members, replies[::2], replies[1::2], strict=True):
-            record = self._decode(raw) if raw is not None else None
+        for selector, raw, ttl in zip(selectors, replies[::2], replies[1::2], strict=True):
+            record = _decode_record(raw) if raw is not None else None
             if record is None or record.user_id != user_id or ttl < 0:
-                gone.append(random_part)
+                gone.append(selector)
                 continue
             sessions.append(
                 SessionInfo(
-                    ref=f"{tag}.{random_part}",
-                    user_id=user_id,
+                    handle=self._handle(tag, selector),
+                    selector=selector,
                     kind=KINDS[record.kind] if record.kind in (0, 1) else "cookie",
                     created_at=record.created_at,
                     last_seen_at=record.last_seen_at,
                     expires_at=now + ttl,
                     ip=_unpack_ip(record.ip),
-                    user_agent=record.user_agent_string(),
+                    user_agent=_unpack_user_agent(record.user_agent),
                 )
             )
         if gone:
@@ -353,29 +347,42 @@ class SessionStore:
         if not HANDLE_PATTERN.fullmatch(handle):
             return None  # cannot be one (and compare_digest refuses non-ASCII text)
         for info in self.list(user_id):
-            if hmac.compare_digest(self.handle(info.ref), handle):
-                self.delete(info.ref, user_id)
+            if hmac.compare_digest(info.handle, handle):
+                self._delete(self.user_tag(user_id), info.selector, user_id)
                 return info
         return None
 
-    def revoke_all(self, user_id: int, keep_sid: str | None = None) -> int:
-        """End every session of the user (but ``keep_sid``); how many were live.
+    def revoke_all(self, user_id: int, keep_session_id: str | None = None) -> int:
+        """End every session of the user (but ``keep_session_id``); how many were live.
 
         WATCH on the index makes this all-or-retry: a session created while
         we work is either seen and ended, or makes the transaction retry.
         """
         tag = self.user_tag(user_id)
         index = self._index_key(tag, user_id)
-        keep = self.parse(keep_sid) if keep_sid else None
+        keep = _parse(keep_session_id)
         kept = keep[1][:SELECTOR_LENGTH] if keep and keep[0] == tag else None
 
         def end_all(pipe: Any) -> None:
-            members = [m.decode() for m in pipe.zrange(index, 0, -1)]
-            members = [m for m in members if m != kept]
+            selectors = [member.decode() for member in pipe.zrange(index, 0, -1)]
+            selectors = [selector for selector in selectors if selector != kept]
             pipe.multi()
-            if members:
-                pipe.delete(*(self._session_key(tag, m) for m in members))
-                pipe.zrem(index, *members)
+            if selectors:
+                pipe.delete(*(self._session_key(tag, selector) for selector in selectors))
+                pipe.zrem(index, *selectors)
 
         results = self.client.transaction(end_all, index)
         return int(results[0]) if results else 0
+
+
+def _parse(session_id: str | None) -> tuple[str, str] | None:
+    """``(tag, secret)`` of a well-formed session id, else None."""
+    match = SESSION_ID_PATTERN.fullmatch(session_id) if session_id else None
+    return (match.group(1), match.group(2)) if match else None
+
+
+def _decode_record(raw: bytes) -> Record | None:
+    try:
+        return _decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None

@@ -233,7 +233,7 @@ class TestDatabaseDown:
     @pytest.fixture
     def client(self, redis: Any, tmp_path: Any) -> FlaskClient:
         missing = tmp_path / "no-such-dir" / "db.sqlite3"
-        config = make_config(SESSION_REDIS=redis, SQLALCHEMY_DATABASE_URI=f"sqlite:///{missing}")
+        config = make_config(REDIS_CLIENT=redis, SQLALCHEMY_DATABASE_URI=f"sqlite:///{missing}")
         return create_app(config).test_client()
 
     def test_register_is_503(self, client: FlaskClient) -> None:

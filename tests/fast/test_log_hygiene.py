@@ -145,7 +145,7 @@ def test_no_secret_in_any_log_line(
 
 
 def test_text_format_outside_production(redis: Any) -> None:
-    app = create_app(make_config(SESSION_REDIS=redis))
+    app = create_app(make_config(REDIS_CLIENT=redis))
     handler = logging.getLogger("app").handlers[0]
     assert not handler.formatter.__class__.__name__.startswith("Json")  # type: ignore[union-attr]
     assert app.config["LOG_FORMAT"] == "text"

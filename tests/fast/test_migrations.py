@@ -21,7 +21,7 @@ from tests.conftest import make_config
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 def test_upgrade_from_empty_matches_the_models_and_downgrades(tmp_path: Path, redis: Any) -> None:
     url = f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
-    app = create_app(make_config(SESSION_REDIS=redis, SQLALCHEMY_DATABASE_URI=url))
+    app = create_app(make_config(REDIS_CLIENT=redis, SQLALCHEMY_DATABASE_URI=url))
     with app.app_context():
         upgrade()
         engine = db.engine

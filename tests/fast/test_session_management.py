@@ -80,21 +80,6 @@ class TestList:
             assert entry["ip"] == "127.0.0.1"
             assert entry["created_at"] <= entry["last_seen_at"] < entry["expires_at"]
 
-    def test_sessions_from_before_packed_user_agents_list_theirs(
-        self, devices: Devices, keys: SessionKeys
-    ) -> None:
-        keys.make_legacy(devices.token, user_agent="Legacy/1.0")
-        listed = devices.laptop.get(f"{API}/sessions").json
-        assert (
-            [s["user_agent"] for s in listed]
-            == [  # type: ignore[union-attr]
-                "Legacy/1.0",
-                ("Phone/2.0 " + "x" * 200)[:128],
-                "Laptop/1.0",
-            ]
-        )
-        assert devices.me("script") == 200
-
     def test_the_current_flag_follows_the_caller(self, devices: Devices) -> None:
         listed = devices.script.get(f"{API}/sessions", headers=bearer(devices.token)).json
         assert [s["current"] for s in listed] == [True, False, False]
@@ -266,7 +251,7 @@ def test_all_three_need_a_session(client: FlaskClient) -> None:
 def test_last_seen_is_written_at_most_once_a_minute(
     app: Flask, devices: Devices, keys: SessionKeys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = app.session_interface.store  # type: ignore[attr-defined]
+    store = app.extensions["session_store"]
     sent: list[str] = []
     original = keys.redis.execute_command
 

@@ -73,7 +73,6 @@ def test_a_browser_session_record_fits_the_smallest_redis_size_class() -> None:
         created_at=1_763_900_000,
         last_seen_at=1_763_900_000,
         ip=_pack_ip("203.0.113.7"),
-        user_agent_text=None,
         verifier=bytes(16),
         user=UserSnapshot(
             "firstname_lastname", "firstname.lastname@example.com", 1_763_000_000, 1_763_000_000

@@ -13,6 +13,8 @@ from flask.testing import FlaskClient
 
 from tests.conftest import API, PASSWORD, UNKNOWN_SID, AuthActions, SessionKeys
 
+JSON = "application/json"
+
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
@@ -31,7 +33,7 @@ class TestLifecycle:
         self, auth: AuthActions, user: Any, keys: SessionKeys, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         token = auth.token()
-        store = auth.client.application.session_interface.store  # type: ignore[attr-defined]
+        store = auth.client.application.extensions["session_store"]
         start = time.time()
         elapsed = 0
         while elapsed < 86400 - 1500:  # used every 25 minutes, never idle
@@ -80,10 +82,34 @@ class TestLifecycle:
         assert auth.client.get(f"{API}/me", headers=bearer(forged)).status_code == 401
         assert auth.client.get(f"{API}/me", headers=bearer(token)).status_code == 200
 
-    def test_logout_is_final_under_concurrent_use(
-        self, app: Flask, auth: AuthActions, user: Any, keys: SessionKeys
+    def test_a_write_back_racing_with_logout_cannot_revive_the_session(
+        self, app: Flask, auth: AuthActions, user: Any, keys: SessionKeys, monkeypatch: Any
     ) -> None:
-        """Requests racing with the logout never write the session back."""
+        """The one write to a live session (last seen, once a minute) lands
+        after a logout deleted the key: it must not create it again."""
+        token = auth.token()
+        store = app.extensions["session_store"]
+        monkeypatch.setattr(store, "clock", lambda: time.time() + 61)  # write-back is due
+        real_set = store.client.set
+        writes: list[Any] = []
+
+        def set_after_logout(*args: Any, **kwargs: Any) -> Any:
+            keys.delete(token)  # the logout lands between this request's read and write
+            writes.append(args)
+            return real_set(*args, **kwargs)
+
+        monkeypatch.setattr(store.client, "set", set_after_logout)
+        assert auth.client.get(f"{API}/me", headers=bearer(token)).status_code == 200
+        assert len(writes) == 1  # the write-back ran...
+        assert not keys.exists(token)  # ...and brought nothing back
+        assert keys.all() == []
+
+    def test_logout_is_final_under_concurrent_use(
+        self, app: Flask, auth: AuthActions, user: Any, keys: SessionKeys, monkeypatch: Any
+    ) -> None:
+        """Requests racing with the logout never write the session back, even
+        when every one of them writes its last-seen time."""
+        monkeypatch.setattr("app.auth.session_store.LAST_SEEN_EVERY", 0)
         token = auth.token()
         stop = threading.Event()
         per_thread: list[list[int]] = [[] for _ in range(4)]
@@ -140,6 +166,148 @@ class TestShortMaxAge:
     def test_caps_the_first_ttl(self, auth: AuthActions, user: Any, keys: SessionKeys) -> None:
         token = auth.token()
         assert 0 < keys.ttl(token) <= 600
+
+    def test_expires_in_is_the_ttl_the_key_really_has(
+        self, client: FlaskClient, user: Any, keys: SessionKeys
+    ) -> None:
+        body = client.post(f"{API}/token", json={"email": user["email"], "password": PASSWORD}).json
+        assert body["expires_in"] == 600
+        assert 595 <= keys.ttl(body["access_token"]) <= 600
+
+
+def test_expires_in_is_the_idle_timeout_by_default(
+    client: FlaskClient, user: Any, keys: SessionKeys
+) -> None:
+    body = client.post(f"{API}/token", json={"email": user["email"], "password": PASSWORD}).json
+    assert body["expires_in"] == 1800
+    assert 1795 <= keys.ttl(body["access_token"]) <= 1800
+
+
+class TestLazySessions:
+    """Redis is reached only by views that need the session: nothing else
+    costs a command or slides a session's lifetime."""
+
+    @pytest.fixture
+    def commands(self, app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+        sent: list[str] = []
+        client = app.extensions["redis"]
+        original = client.execute_command
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            sent.append(str(args[0]))
+            return original(*args, **kwargs)
+
+        original_pipeline = client.pipeline
+
+        def counting_pipeline(*args: Any, **kwargs: Any) -> Any:
+            sent.append("pipeline")
+            return original_pipeline(*args, **kwargs)
+
+        monkeypatch.setattr(client, "execute_command", counting)
+        monkeypatch.setattr(client, "pipeline", counting_pipeline)
+        return sent
+
+    @pytest.mark.parametrize(
+        ("method", "path", "extra"),
+        [
+            ("GET", "/healthz", {}),
+            ("GET", "/openapi.json", {}),
+            ("GET", "/docs", {}),
+            ("GET", "/", {}),
+            ("GET", "/static/app.css", {}),
+            ("GET", "/api/auth/nowhere", {}),
+            ("PUT", "/api/auth/me", {}),
+            ("POST", "/api/auth/logout", {"headers": {"Origin": "https://evil.example"}}),
+            ("POST", "/api/auth/logout", {"data": "x", "content_type": "text/plain"}),
+            ("POST", "/api/auth/logout-all", {"data": "x" * 70_000, "content_type": JSON}),
+        ],
+        ids=[
+            "health",
+            "openapi",
+            "docs",
+            "page",
+            "static",
+            "404",
+            "405",
+            "cross-site",
+            "form-with-cookie",
+            "413",
+        ],
+    )
+    def test_requests_that_need_no_session_touch_no_redis(
+        self,
+        auth: AuthActions,
+        user: Any,
+        keys: SessionKeys,
+        commands: list[str],
+        method: str,
+        path: str,
+        extra: dict[str, Any],
+    ) -> None:
+        token = auth.token()
+        auth.login()
+        cookie = auth.session_cookie()
+        assert cookie is not None
+        for sid in (token, cookie):
+            keys.redis.expire(keys.of(sid), 100)
+        commands.clear()
+        headers = {**extra.pop("headers", {}), **bearer(token)}
+        response = auth.client.open(path, method=method, headers=headers, **extra)
+        assert response.status_code < 500
+        assert commands == []
+        assert all(0 < keys.ttl(sid) <= 100 for sid in (token, cookie))  # nothing slid
+
+    def test_a_view_that_needs_the_session_reads_it_once(
+        self, auth: AuthActions, user: Any, commands: list[str]
+    ) -> None:
+        token = auth.token()
+        commands.clear()
+        assert auth.client.get(f"{API}/me", headers=bearer(token)).status_code == 200
+        assert commands == ["GETEX"]
+
+
+class TestBearerTransport:
+    """A client that authenticates with a bearer token never gets a cookie,
+    even when its request also carries one; and its logins leave the
+    cookie's session alone."""
+
+    def test_no_bearer_request_gets_a_cookie(
+        self, auth: AuthActions, user: Any, keys: SessionKeys
+    ) -> None:
+        auth.login()
+        cookie = auth.session_cookie()
+        token = auth.token()
+        headers = bearer(token)
+        responses = [
+            auth.client.post(
+                f"{API}/token",
+                json={"email": user["email"], "password": PASSWORD},
+                headers=headers,
+            ),
+            auth.client.get(f"{API}/me", headers=headers),
+            auth.client.get(f"{API}/sessions", headers=headers),
+            auth.client.post(f"{API}/logout-all", json={"keep_current": True}, headers=headers),
+            auth.client.post(f"{API}/logout", headers=headers),
+        ]
+        assert [response.status_code for response in responses] == [200] * 5
+        for response in responses:
+            assert "Set-Cookie" not in response.headers
+        assert auth.session_cookie() == cookie  # the browser's cookie was never touched
+        assert not keys.exists(token)
+
+    def test_a_token_login_does_not_end_the_cookie_session(
+        self, auth: AuthActions, user: Any, keys: SessionKeys
+    ) -> None:
+        auth.login()
+        cookie = auth.session_cookie()
+        assert cookie is not None
+        response = auth.client.post(
+            f"{API}/token", json={"email": user["email"], "password": PASSWORD}
+        )
+        assert response.status_code == 200
+        assert "Set-Cookie" not in response.headers
+        assert keys.exists(cookie)
+        assert auth.client.get(f"{API}/me").status_code == 200
 
 
 class TestCookie:

@@ -245,35 +245,12 @@ class TestMe:
             return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
         token = auth.token()
-        assert keys.record(token)[7] == [
+        assert keys.record(token)[6] == [
             user["username"],
             user["email"],
             epoch(user["created_at"]),
             epoch(user["updated_at"]),
         ]
-
-    def test_session_from_before_snapshots_reads_the_database(
-        self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
-    ) -> None:
-        """A session written before sessions carried their user still works."""
-        token = auth.token()
-        keys.make_legacy(token)
-        response = auth.client.get(f"{API}/me", headers={"Authorization": f"Bearer {token}"})
-        assert response.status_code == 200
-        assert response.json == user
-
-    def test_session_from_before_snapshots_of_a_deleted_user_is_401(
-        self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys
-    ) -> None:
-        from app.extensions import db
-        from app.models import User
-
-        token = auth.token()
-        keys.make_legacy(token)
-        db.session.delete(db.session.get(User, user["id"]))
-        db.session.commit()
-        response = auth.client.get(f"{API}/me", headers={"Authorization": f"Bearer {token}"})
-        assert response.status_code == 401
 
     def test_expired_key_is_401(
         self, auth: AuthActions, user: dict[str, Any], keys: SessionKeys

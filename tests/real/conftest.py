@@ -133,7 +133,7 @@ def redis(real_redis_url: str, key_prefix: str) -> Iterator[redis_py.Redis]:
 @pytest.fixture
 def app_config(redis: redis_py.Redis, migrated_postgres_url: str, key_prefix: str) -> TestingConfig:
     return make_config(
-        SESSION_REDIS=redis,
+        REDIS_CLIENT=redis,
         SQLALCHEMY_DATABASE_URI=migrated_postgres_url,
         SESSION_KEY_PREFIX=key_prefix,
     )

@@ -20,7 +20,7 @@ from tests.real.services import ROOT
 
 def test_upgrade_downgrade_upgrade_and_no_drift(postgres_database: Any, redis: Any) -> None:
     url = postgres_database("migrations")
-    app = create_app(make_config(SESSION_REDIS=redis, SQLALCHEMY_DATABASE_URI=url))
+    app = create_app(make_config(REDIS_CLIENT=redis, SQLALCHEMY_DATABASE_URI=url))
     with app.app_context():
         upgrade()
         with db.engine.connect() as connection:

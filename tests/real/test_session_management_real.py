@@ -114,7 +114,7 @@ def test_redis_memory_per_session_with_its_index_entry(
     assert len(prefix) == len("session:")
     app = create_app(
         make_config(
-            SESSION_REDIS=redis,
+            REDIS_CLIENT=redis,
             SQLALCHEMY_DATABASE_URI=migrated_postgres_url,
             SESSION_KEY_PREFIX=prefix,
         )

@@ -1,0 +1,31 @@
+"""What can go wrong in an account use case, named as facts.
+
+Plain exceptions with no HTTP in them: ``app/errors.py`` is the one place
+that maps each to a status, a ``detail`` message and headers.
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """An expected failure of a use case, safe to report to the client."""
+
+
+class EmailTaken(ServiceError):
+    """Another account already has this email address."""
+
+
+class UsernameTaken(ServiceError):
+    """Another account already has this username."""
+
+
+class InvalidCredentials(ServiceError):
+    """Unknown account or wrong password: deliberately one failure, not two."""
+
+
+class NotAuthenticated(ServiceError):
+    """The request carries no live session."""
+
+
+class SessionNotFound(ServiceError):
+    """No session of the caller's account has this handle."""
