@@ -1,4 +1,4 @@
-"""Configuration: one base class and one class per environment (§5).
+"""Configuration: one base class and one class per environment (docs/API.md, Configuration).
 
 Every value comes from the environment. Production has no defaults for
 secrets or service URLs: a missing one stops the process at start-up with a

@@ -1,4 +1,4 @@
-"""gunicorn settings, read from the environment (§5).
+"""gunicorn settings, read from the environment (docs/API.md, Configuration).
 
 Run: ``gunicorn -c gunicorn.conf.py wsgi:app``. The app is not preloaded, so
 each worker builds its own app and its own Redis and database pools after

@@ -1,4 +1,4 @@
-"""Liveness and readiness probes (§2)."""
+"""Liveness and readiness probes (docs/API.md, Probes)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Throttling of login and registration (§4.8), with Flask-Limiter on Redis.
+"""Throttling of login and registration (docs/API.md, Throttling), with Flask-Limiter on Redis.
 
 Counters live in the same Redis as the sessions (through the app's one
 connection pool), so every worker and host shares them. Limits key on the

@@ -1,4 +1,5 @@
-"""Request checks and response headers that apply to every endpoint (§4.6, §4.7).
+"""Request checks and response headers that apply to every endpoint
+(docs/API.md: Cross-site requests, Response headers).
 
 Cross-site request forgery: a browser attaches our cookie to any request a
 foreign page makes, but such a page can only send "simple" bodies (form or

@@ -1,4 +1,4 @@
-"""The benchmark (§8): `make bench`.
+"""The benchmark: `make bench`.
 
 Starts the service under gunicorn (the project's gunicorn.conf.py, 2 workers,
 GUNICORN_THREADS threads, GUNICORN_REUSE_PORT=1) on a private real Redis

@@ -1,4 +1,4 @@
-"""Configuration from the environment (§5) and production refusals (§4.9)."""
+"""Configuration from the environment and production refusals (docs/API.md, Configuration)."""
 
 from __future__ import annotations
 

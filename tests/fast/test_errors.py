@@ -1,4 +1,5 @@
-"""Every error is JSON ``detail`` with the right status, on every path (§3)."""
+"""Every error is JSON ``detail`` with the right status, on every path
+(docs/API.md, Status codes)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Hostile bodies, endpoint by endpoint: each gets its documented JSON error
-and changes nothing, in the database or in Redis (§3).
+and changes nothing, in the database or in Redis.
 
 Policy for unknown fields: ignored (see README), so they are not in this table.
 """

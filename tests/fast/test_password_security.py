@@ -1,4 +1,4 @@
-"""Password storage and login as an attacker would probe them (§4.1, §4.2)."""
+"""Password storage and login as an attacker would probe them (docs/SECURITY.md)."""
 
 from __future__ import annotations
 

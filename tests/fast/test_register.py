@@ -1,4 +1,4 @@
-"""POST /register (§2): 201 User, 400 duplicates, 422 per invalid field."""
+"""POST /register: 201 User, 400 duplicates, 422 per invalid field."""
 
 from __future__ import annotations
 

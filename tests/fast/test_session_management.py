@@ -1,4 +1,4 @@
-"""See and end your sessions: list, revoke one, log out everywhere (§2, §4.3)."""
+"""See and end your sessions: list, revoke one, log out everywhere (docs/API.md)."""
 
 from __future__ import annotations
 

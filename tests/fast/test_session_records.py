@@ -1,4 +1,5 @@
-"""What a session record holds in Redis, and how small it is (§8: bytes per session)."""
+"""What a session record holds in Redis, and how small it is
+(bench/RESULTS.md: bytes per session)."""
 
 from __future__ import annotations
 

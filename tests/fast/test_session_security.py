@@ -1,5 +1,5 @@
 """Session lifecycle, cookies, cross-site requests and headers, tested the way
-an attacker would try them (§4.3 - §4.7)."""
+an attacker would try them (docs/SECURITY.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Login, token, me and logout (§2) with what they do in Redis."""
+"""Login, token, me and logout with what they do in Redis."""
 
 from __future__ import annotations
 

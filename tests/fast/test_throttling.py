@@ -1,4 +1,5 @@
-"""Throttling of failed logins and registrations (§4.8), on fakeredis with Lua."""
+"""Throttling of failed logins and registrations (docs/API.md,
+Throttling), on fakeredis with Lua."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every behaviour of the §2 table again, on a real Redis and a real PostgreSQL.
+"""Every behaviour of the endpoint table (docs/API.md) again, on a real Redis and a real PostgreSQL.
 
 The fast tier's tests are collected here as they are; the fixtures of
 tests/real/conftest.py point them at the real services.

@@ -1,5 +1,6 @@
 """Redis or the database goes away: a quick 503 JSON, healthz stays up, readyz
-names the culprit, and the service recovers by itself when it returns (§3)."""
+names the culprit, and the service recovers by itself when it returns
+(docs/API.md, Status codes)."""
 
 from __future__ import annotations
 

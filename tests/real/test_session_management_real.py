@@ -107,7 +107,7 @@ def test_redis_memory_per_session_with_its_index_entry(
 ) -> None:
     """Bytes of Redis (MEMORY USAGE) per live session, index entry included,
     whether a user has one session or several: at most 400 for a browser
-    login (§8), and bounded for the largest record the service writes.
+    login (bench/RESULTS.md), and bounded for the largest record the service writes.
     Measured under a private prefix as long as the default "session:", so
     key names cost what they cost in production."""
     prefix = f"m{RUN_ID[:6]}:"
