@@ -12,6 +12,8 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+import limits
+
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
 
@@ -113,6 +115,8 @@ class Config:
         )
         self.RATELIMIT_LOGIN_PER_IP = env.get("RATELIMIT_LOGIN_PER_IP") or "30 per minute"
         self.RATELIMIT_REGISTER_PER_IP = env.get("RATELIMIT_REGISTER_PER_IP") or "10 per hour"
+        # IPv6 clients are counted by network: one subscriber usually holds a /64.
+        self.RATELIMIT_IPV6_PREFIX = _int(env, "RATELIMIT_IPV6_PREFIX", 64)
         self.LOG_LEVEL = (env.get("LOG_LEVEL") or "INFO").upper()
         self.LOG_FORMAT = (env.get("LOG_FORMAT") or self.DEFAULT_LOG_FORMAT).lower()
         # How many reverse proxies in front of us append to X-Forwarded-*.
@@ -152,6 +156,16 @@ class Config:
             raise ConfigurationError("LOG_FORMAT must be text or json")
         if not 0 <= self.TRUSTED_PROXY_HOPS <= 5:
             raise ConfigurationError("TRUSTED_PROXY_HOPS must be between 0 and 5")
+        if not 32 <= self.RATELIMIT_IPV6_PREFIX <= 128:
+            raise ConfigurationError("RATELIMIT_IPV6_PREFIX must be between 32 and 128")
+        for name in ("RATELIMIT_LOGIN_PER_IDENTIFIER", "RATELIMIT_LOGIN_PER_IP",
+                     "RATELIMIT_REGISTER_PER_IP"):  # fmt: skip
+            try:
+                limits.parse(getattr(self, name))
+            except ValueError:
+                raise ConfigurationError(
+                    f"{name} must read like '5 per minute', got {getattr(self, name)!r}"
+                ) from None
         if not 1 <= self.PASSWORD_MIN_LENGTH <= 1024:
             raise ConfigurationError("PASSWORD_MIN_LENGTH must be between 1 and 1024")
 

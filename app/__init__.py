@@ -8,7 +8,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import docs, health, logs, ratelimit, security, web
+from app import docs, health, logs, security, web
 from app.auth import bp as auth_bp
 from app.auth import transport
 from app.auth.commands import sessions_cli, users_cli
@@ -16,6 +16,7 @@ from app.auth.passwords import Hasher
 from app.auth.session_store import SessionStore
 from app.errors import register_error_handlers
 from app.extensions import api, db, migrate
+from app.throttle import Throttle
 from config import INSTANCE_DIR, Config, config_from_env
 
 API_PREFIXES = ("/api/auth", "/api/v1/auth")
@@ -96,6 +97,24 @@ def build_session_store(app: Flask, client: redis.Redis) -> SessionStore:
     )
 
 
+THROTTLE_RULES = {
+    "login-account": "RATELIMIT_LOGIN_PER_IDENTIFIER",
+    "login-ip": "RATELIMIT_LOGIN_PER_IP",
+    "register-ip": "RATELIMIT_REGISTER_PER_IP",
+}
+
+
+def build_throttle(app: Flask, client: redis.Redis) -> Throttle:
+    return Throttle(
+        client,
+        prefix=app.config["RATELIMIT_KEY_PREFIX"],
+        secret=app.config["SECRET_KEY"].encode("utf-8"),
+        rules={rule: app.config[setting] for rule, setting in THROTTLE_RULES.items()},
+        ipv6_prefix=app.config["RATELIMIT_IPV6_PREFIX"],
+        enabled=app.config["RATELIMIT_ENABLED"],
+    )
+
+
 def register_extensions(app: Flask) -> None:
     database_url = app.config["SQLALCHEMY_DATABASE_URI"]
     if database_url.startswith("sqlite:///"):
@@ -111,8 +130,8 @@ def register_extensions(app: Flask) -> None:
     client = build_redis_client(app)
     app.extensions["redis"] = client
     app.extensions["session_store"] = build_session_store(app, client)
+    app.extensions["throttle"] = build_throttle(app, client)
     transport.init_app(app)
-    ratelimit.init_app(app)
     api.init_app(app)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Token from /token"}

@@ -25,6 +25,7 @@ from app.exceptions import (
     NotAuthenticated,
     ServiceError,
     SessionNotFound,
+    Throttled,
     UsernameTaken,
 )
 from app.validation import INVALID_JSON, error_type
@@ -46,6 +47,7 @@ DOMAIN_ERRORS: dict[type[ServiceError], ErrorAnswer] = {
         401, "Could not validate credentials", {"WWW-Authenticate": "Bearer"}
     ),
     SessionNotFound: ErrorAnswer(404, "Session not found"),
+    Throttled: ErrorAnswer(429, "Too many attempts: try again later"),
 }
 # Redis or the database is unreachable: worth retrying shortly.
 STORE_UNAVAILABLE = ErrorAnswer(503, "Session store unavailable", {"Retry-After": "1"})
@@ -65,7 +67,10 @@ def _answer(answer: ErrorAnswer) -> Response:
 
 
 def render_service_error(error: ServiceError) -> Response:
-    return _answer(DOMAIN_ERRORS[type(error)])
+    answer = DOMAIN_ERRORS[type(error)]
+    if isinstance(error, Throttled):
+        answer = answer._replace(headers={"Retry-After": str(error.retry_after)})
+    return _answer(answer)
 
 
 def _problems(messages: Any, loc: list[str]) -> Iterator[dict[str, Any]]:
@@ -103,7 +108,7 @@ def _http_detail(error: HTTPException) -> str:
 
 def render_http_exception(error: HTTPException) -> Response:
     if isinstance(error.response, Response):
-        return error.response  # already rendered, e.g. the 429 of app/ratelimit.py
+        return error.response  # already rendered by whoever raised it
     code = error.code or 500
     # Keep headers the exception sets itself, such as ``Allow`` on a 405.
     headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}

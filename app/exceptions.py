@@ -29,3 +29,11 @@ class NotAuthenticated(ServiceError):
 
 class SessionNotFound(ServiceError):
     """No session of the caller's account has this handle."""
+
+
+class Throttled(ServiceError):
+    """Too many attempts from this client, or on this account, for now."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after  # whole seconds until a place frees up

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -26,8 +24,5 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-# Limits are declared per view (app/ratelimit.py); nothing is limited by default,
-# so docs, health probes and static files are never throttled.
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
 migrate = Migrate()
 api = Api()

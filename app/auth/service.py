@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import redis
 from flask import current_app
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +30,7 @@ from app.exceptions import (
 )
 from app.extensions import db
 from app.models import User
+from app.throttle import Bucket, Reservation, Throttle
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,11 @@ def _hasher() -> Hasher:
     return hasher
 
 
+def _throttle() -> Throttle:
+    throttle: Throttle = current_app.extensions["throttle"]
+    return throttle
+
+
 def _store() -> SessionStore:
     store: SessionStore = current_app.extensions["session_store"]
     return store
@@ -124,8 +132,18 @@ def _conflict(email: str) -> EmailTaken | UsernameTaken:
     return EmailTaken() if find_by_email(email) is not None else UsernameTaken()
 
 
-def register_user(username: str, email: str, password: str) -> PublicUser:
-    """Create an account. ``email`` is already normalised by the schema."""
+def register_user(username: str, email: str, password: str, client: Client) -> PublicUser:
+    """Create an account. ``email`` is already normalised by the schema.
+
+    Counted per client network, successful or not. With the counters out
+    of reach, registration (which needs only the database) goes on
+    unthrottled rather than failing.
+    """
+    throttle = _throttle()
+    try:
+        throttle.reserve(Bucket("register-ip", throttle.network(client.ip)))
+    except redis.RedisError as error:
+        log.warning("registration unthrottled: %s", error.__class__.__name__)
     if find_by_email(email) is not None:
         raise EmailTaken()
     if _find_by_username(username) is not None:
@@ -146,24 +164,54 @@ def register_user(username: str, email: str, password: str) -> PublicUser:
     return _public(user)
 
 
-def _identifier_digest(credentials: Credentials) -> str:
-    """A stable pseudonym of what was typed, so that logs can correlate
-    attempts on one identifier without holding anyone's email address."""
-    identifier = (credentials.email or credentials.username or "").lower()
+def identifier_form(credentials: Credentials) -> str:
+    """What the client typed to name an account, in one normal form (NFKC,
+    case-folded): the spellings of one identifier that name no account
+    share one throttling bucket, as those that do share their account's."""
+    typed = credentials.email if credentials.email is not None else credentials.username or ""
+    return unicodedata.normalize("NFKC", typed).casefold()
+
+
+def _identifier_digest(identifier: str) -> str:
+    """A stable pseudonym of an identifier, so that logs can correlate
+    attempts on one without holding anyone's email address."""
     key = current_app.config["SECRET_KEY"].encode("utf-8")
     return hmac.new(key, f"identifier:{identifier}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def authenticate(credentials: Credentials) -> User:
-    """The user these credentials belong to, or ``InvalidCredentials``."""
+def _reserve_password_check(user: User | None, identifier: str, client: Client) -> Reservation:
+    """A place for one password check in the client network's bucket and in
+    the (network, account) bucket, before any check is made. An unknown
+    account is counted by the normal form of what was typed.
+
+    Fails closed: with the counters (and so the sessions) out of reach, the
+    request ends here with a 503, before the password is verified: right
+    and wrong passwords cannot be told apart by their answers.
+    """
+    throttle = _throttle()
+    network = throttle.network(client.ip)
+    account = f"user:{user.id}" if user is not None else f"unknown:{identifier}"
+    reservation = throttle.reserve(
+        Bucket("login-ip", network), Bucket("login-account", f"{network} {account}")
+    )
+    if not throttle.enabled:
+        _store().ping()  # the same answer for every password while Redis is away
+    return reservation
+
+
+def authenticate(credentials: Credentials, client: Client) -> User:
+    """The user these credentials belong to, or ``InvalidCredentials``;
+    ``Throttled`` once the client spent its password checks."""
     if credentials.email is not None:
         user = find_by_email(credentials.email)
     else:
         user = _find_by_username(credentials.username or "")
+    identifier = identifier_form(credentials)
+    reservation = _reserve_password_check(user, identifier, client)
     hasher = _hasher()
     if user is None:
         burn_verify(credentials.password, hasher)
-        tried = _identifier_digest(credentials)
+        tried = _identifier_digest(identifier)
         log.info(
             "login failed: unknown account identifier=%s",
             tried,
@@ -177,6 +225,7 @@ def authenticate(credentials: Credentials) -> User:
             extra={"event": "login_failed", "reason": "wrong_password", "user_id": user.id},
         )
         raise InvalidCredentials()
+    _throttle().refund(reservation)  # only failures count
     log.info("login succeeded user_id=%s", user.id, extra={"event": "login", "user_id": user.id})
     if needs_rehash(user.password_hash, hasher):
         # The password is at hand only now: move the hash to the current
@@ -202,7 +251,7 @@ def login(
     (a cookie login's old cookie): it ends, so an id planted before login is
     worthless (fixation).
     """
-    user = authenticate(credentials)
+    user = authenticate(credentials, client)
     snapshot = UserSnapshot(
         username=user.username,
         email=user.email,

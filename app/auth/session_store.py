@@ -193,6 +193,10 @@ class SessionStore:
         absolute lifetime (what ``/token`` reports as ``expires_in``)."""
         return min(self.idle_timeout, self.max_age)
 
+    def ping(self) -> None:
+        """Raise ``redis.RedisError`` unless the store answers."""
+        self.client.ping()
+
     # --- names ---------------------------------------------------------------
 
     def user_tag(self, user_id: int) -> str:

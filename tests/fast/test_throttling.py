@@ -3,6 +3,8 @@ Throttling), on fakeredis with Lua."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -87,15 +89,19 @@ class TestFailedLogins:
         )
         assert_throttled(response)
 
-    def test_counters_live_in_redis_with_a_ttl_and_no_email(
+    def test_counters_live_in_redis_with_a_ttl_and_nothing_readable(
         self, client: FlaskClient, user: Any, redis: Any
     ) -> None:
         post_from(client, "198.51.100.1", "login", WRONG)
-        keys = [key.decode() for key in redis.scan_iter("LIMITS:LIMITER/ratelimit/*login*")]
-        assert keys
-        ttls = {key: redis.ttl(key) for key in keys}
-        assert all(0 < ttl <= 60 for ttl in ttls.values()), ttls
-        assert not any("john" in key for key in keys)
+        keys = sorted(key.decode() for key in redis.scan_iter("ratelimit:login-*"))
+        assert [key.rsplit(":", 1)[0] for key in keys] == [
+            "ratelimit:login-account",
+            "ratelimit:login-ip",
+        ]
+        assert all(0 < redis.ttl(key) <= 60 for key in keys)
+        assert all(int(redis.get(key)) == 1 for key in keys)
+        for secret in ("john", "198.51.100", "user:"):
+            assert not any(secret in key.split(":", 2)[2] for key in keys)
 
 
 class TestRegistrations:
@@ -138,3 +144,127 @@ def test_off_in_tests_by_default() -> None:
     from tests.conftest import make_config
 
     assert make_config().RATELIMIT_ENABLED is False
+
+
+class TestOneAccountOneBucket:
+    """Every spelling that reaches an account counts against that account."""
+
+    def test_email_and_username_share_the_account_bucket(
+        self, client: FlaskClient, user: Any
+    ) -> None:
+        for body in [WRONG, {"username": "JohnDoe", "password": "wrong"}] * 2 + [WRONG]:
+            assert post_from(client, "198.51.100.1", "login", body).status_code == 401
+        assert_throttled(
+            post_from(
+                client, "198.51.100.1", "login", {"username": "johndoe", "password": PASSWORD}
+            )
+        )
+
+    def test_unknown_identifiers_are_counted_by_their_normal_form(
+        self, client: FlaskClient
+    ) -> None:
+        full_width = "".join(chr(ord(c) + 0xFEE0) for c in "nobody")  # full-width letters
+        spellings = [full_width, "NOBODY", "nobody", full_width.upper(), "noBody"]
+        for name in spellings:
+            body = {"username": name, "password": "wrong"}
+            assert post_from(client, "198.51.100.1", "login", body).status_code == 401
+        assert_throttled(
+            post_from(client, "198.51.100.1", "login", {"username": "nobody", "password": "x"})
+        )
+
+
+class TestNetworks:
+    def test_one_ipv6_64_is_one_client(self, client: FlaskClient, user: Any) -> None:
+        for i in range(5):
+            ip = f"2001:db8:1:2::{i + 1:x}"
+            assert post_from(client, ip, "login", WRONG).status_code == 401
+        assert_throttled(post_from(client, "2001:db8:1:2:ffff:ffff:ffff:ffff", "login", RIGHT))
+        assert post_from(client, "2001:db8:1:3::1", "login", RIGHT).status_code == 200
+
+    def test_an_ipv4_mapped_address_is_its_ipv4_address(
+        self, client: FlaskClient, user: Any
+    ) -> None:
+        for _ in range(5):
+            assert post_from(client, "::ffff:198.51.100.1", "login", WRONG).status_code == 401
+        assert_throttled(post_from(client, "198.51.100.1", "login", RIGHT))
+
+
+class TestCountBeforeVerify:
+    def test_parallel_guesses_get_at_most_five_password_checks(
+        self, app: Flask, user: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Twenty guesses at once, in four spellings: five bcrypt checks, no more."""
+        import bcrypt
+
+        checks: list[int] = []
+        real_checkpw = bcrypt.checkpw
+        barrier = threading.Barrier(20)
+
+        def counted_checkpw(password: bytes, hashed: bytes) -> bool:
+            checks.append(1)
+            return bool(real_checkpw(password, hashed))
+
+        monkeypatch.setattr(bcrypt, "checkpw", counted_checkpw)
+        spellings = ["john@example.com", "JOHN@example.com", "johndoe", "JohnDoe"]
+
+        def guess(i: int) -> int:
+            field = "email" if "@" in spellings[i % 4] else "username"
+            body = {field: spellings[i % 4], "password": f"guess-{i}"}
+            barrier.wait()
+            return post_from(app.test_client(), "198.51.100.1", "login", body).status_code
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            statuses = sorted(pool.map(guess, range(20)))
+        assert statuses == [401] * 5 + [429] * 15
+        assert len(checks) == 5
+
+
+class TestFailClosed:
+    """Without its counters the service cannot tell how many guesses were
+    made: login answers 503 before looking at the password, so the answer
+    cannot tell a right password from a wrong one."""
+
+    @pytest.fixture
+    def redis_down(self, app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+        import bcrypt
+        import redis as redis_py
+
+        checks: list[int] = []
+        monkeypatch.setattr(bcrypt, "checkpw", lambda *args: checks.append(1) or False)
+        client = app.extensions["redis"]
+
+        def down(*args: Any, **kwargs: Any) -> Any:
+            raise redis_py.ConnectionError("Redis is down")
+
+        monkeypatch.setattr(client.connection_pool, "get_connection", down)
+        return checks
+
+    @pytest.mark.parametrize("path", ["login", "token"])
+    @pytest.mark.parametrize("password", [PASSWORD, "wrong-password"])
+    def test_right_and_wrong_passwords_get_the_same_503(
+        self, client: FlaskClient, user: Any, redis_down: list[int], path: str, password: str
+    ) -> None:
+        response = post_from(
+            client, "198.51.100.1", path, {"email": "john@example.com", "password": password}
+        )
+        assert response.status_code == 503
+        assert response.json == {"detail": "Session store unavailable"}
+        assert response.headers["Retry-After"] == "1"
+        assert redis_down == []  # no password was checked
+
+    def test_also_with_throttling_off(
+        self, app: Flask, client: FlaskClient, user: Any, redis_down: list[int]
+    ) -> None:
+        app.extensions["throttle"].enabled = False
+        for password in (PASSWORD, "wrong-password"):
+            response = post_from(
+                client, "198.51.100.1", "login", {"email": "john@example.com", "password": password}
+            )
+            assert response.status_code == 503
+        assert redis_down == []
+
+    def test_registration_goes_on_unthrottled(
+        self, client: FlaskClient, redis_down: list[int]
+    ) -> None:
+        body = {"username": "ann", "email": "ann@example.com", "password": PASSWORD}
+        assert post_from(client, "198.51.100.1", "register", body).status_code == 201

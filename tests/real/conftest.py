@@ -124,7 +124,7 @@ def migrated_postgres_url(postgres_database: Any) -> str:
 def redis(real_redis_url: str, key_prefix: str) -> Iterator[redis_py.Redis]:
     client = redis_py.Redis.from_url(real_redis_url)
     yield client
-    for pattern in (key_prefix + "*", f"LIMITS:LIMITER/test-{RUN_ID}-rl/*"):
+    for pattern in (key_prefix + "*", f"test-{RUN_ID}-rl:*"):
         for key in client.scan_iter(match=pattern, count=1000):
             client.delete(key)
     client.close()

@@ -70,6 +70,9 @@ def test_redis_stopped_then_restarted(
     assert_unavailable(
         server.call("POST", "/api/auth/token", CREDENTIALS), "Session store unavailable"
     )
+    # Fail closed: a wrong password gets the same answer, before any check.
+    wrong = {**CREDENTIALS, "password": "wrong-password"}
+    assert_unavailable(server.call("POST", "/api/auth/login", wrong), "Session store unavailable")
     assert_unavailable(
         server.call("POST", "/api/auth/logout", headers=bearer), "Session store unavailable"
     )
