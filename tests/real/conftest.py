@@ -1,7 +1,10 @@
 """The real tier: a real Redis (``REDIS_URL``) and a real PostgreSQL (``DATABASE_URL``).
 
-Without them these tests skip, saying why; with ``REQUIRE_SERVICES=1`` (set by
-.ci/run) a skip fails the run. Nothing here touches data it did not create:
+Without those URLs the run starts its own servers (tests/real/embedded.py):
+valkey-server and PostgreSQL from wheels, on free 127.0.0.1 ports, once per
+run and only when a test needs them. Given URLs are used as they are; one that
+does not answer skips, and with ``REQUIRE_SERVICES=1`` (set by .ci/run) a skip
+fails the run. Nothing here touches data it did not create:
 each run works in a private PostgreSQL database it creates and drops, and
 under a private Redis key prefix whose keys it deletes afterwards.
 """
@@ -26,6 +29,7 @@ from app import create_app
 from app.extensions import db
 from config import TestingConfig
 from tests.conftest import make_config
+from tests.real import embedded
 from tests.real.services import ROOT, Gunicorn
 
 RUN_ID = secrets.token_hex(4)
@@ -38,15 +42,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def real_redis_url() -> str:
+def real_redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
     url = os.environ.get("REDIS_URL")
     if not url:
-        pytest.skip("REDIS_URL is not set: no real Redis for the real tier")
+        with embedded.valkey(request.config) as server:
+            yield server.url
+        return
     try:
         redis_py.Redis.from_url(url, socket_timeout=2).ping()
     except redis_py.RedisError as error:
         pytest.skip(f"REDIS_URL={url} does not answer: {error}")
-    return url
+    embedded.announce(request.config, f"Redis: REDIS_URL={url}")
+    yield url
 
 
 @pytest.fixture(scope="session")
@@ -55,11 +62,16 @@ def key_prefix() -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
+def postgres_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        with embedded.postgres(request.config) as server:
+            yield server.url
+        return
     if not url.startswith("postgresql"):
-        pytest.skip("DATABASE_URL does not point at PostgreSQL: no real database tier")
-    return url
+        pytest.skip("DATABASE_URL does not point at PostgreSQL (unset, the run starts its own)")
+    embedded.announce(request.config, f"PostgreSQL: DATABASE_URL={url}")
+    yield url
 
 
 def _admin_engine(server_url: str) -> sa.Engine:

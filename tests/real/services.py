@@ -92,10 +92,12 @@ def valkey_binary() -> str:
 
 @dataclass
 class RedisServer:
-    """A private Redis server on a free port, for tests that stop and start it."""
+    """A private Redis server on a free port, for tests that stop and start it
+    (and, with the embedded binary, the real tier's own Redis: tests/real/embedded.py)."""
 
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    binary: str = field(default_factory=valkey_binary)
 
     @property
     def url(self) -> str:
@@ -103,20 +105,31 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(  # noqa: S603
-            [valkey_binary(), "--port", str(self.port), "--bind", LOOPBACK,
+            [self.binary, "--port", str(self.port), "--bind", LOOPBACK,
              "--save", "", "--appendonly", "no", "--loglevel", "warning"],
             stdout=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
         client = redis.Redis(host=LOOPBACK, port=self.port, socket_timeout=1)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                status = self.process.returncode
+                raise RuntimeError(f"{self.binary} on port {self.port} exited with status {status}")
             with contextlib.suppress(redis.RedisError):
-                if client.ping():
+                # Ours, not another server that took the port first.
+                if client.info("server")["process_id"] == self.process.pid:
                     return
             time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("private Redis server did not start")
+        raise RuntimeError(f"{self.binary} on port {self.port} did not answer within 10 s")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
