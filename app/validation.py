@@ -19,6 +19,7 @@ class Problem(NamedTuple):
 REQUIRED = Problem("field required", "value_error.missing")
 NOT_NULL = Problem("none is not an allowed value", "type_error.none.not_allowed")
 NOT_STRING = Problem("str type expected", "type_error.str")
+NOT_UNICODE = Problem("string is not valid Unicode (unpaired surrogate)", "value_error.str.unicode")
 NOT_BOOLEAN = Problem("value could not be parsed to a boolean", "type_error.bool")
 NOT_OBJECT = Problem("request body must be a JSON object", "type_error.dict")
 INVALID_EMAIL = Problem("value is not a valid email address", "value_error.email")

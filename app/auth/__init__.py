@@ -11,15 +11,17 @@ from webargs.flaskparser import FlaskParser
 
 
 class BoundedJsonParser(FlaskParser):
-    """webargs' parser, with JSON nested too deeply for Python's decoder
-    (``[[[[…`` within the 64 KiB limit) answered as invalid JSON, not a 500."""
+    """webargs' parser, with JSON that Python's decoder gives up on answered
+    as invalid JSON, not a 500: nesting too deep for its recursion (``[[[[…``
+    within the 64 KiB limit) and integers longer than its conversion limit
+    (4,300 digits)."""
 
     def _raw_load_json(self, req: flask.Request) -> Any:
         try:
             return super()._raw_load_json(req)
-        except RecursionError:
-            error = json.JSONDecodeError("nested too deeply", "", 0)
-            self._handle_invalid_json_error(error, req)
+        except (RecursionError, ValueError) as error:
+            invalid = json.JSONDecodeError(type(error).__name__, "", 0)
+            self._handle_invalid_json_error(invalid, req)
 
 
 class AuthBlueprint(Blueprint):

@@ -24,6 +24,7 @@ from app.validation import (
     NOT_NULL,
     NOT_OBJECT,
     NOT_STRING,
+    NOT_UNICODE,
     ONE_IDENTIFIER,
     REQUIRED,
     TOO_LONG,
@@ -45,14 +46,25 @@ class Schema(ma.Schema):
 
 
 class Text(ma.fields.String):
-    """A string field with the contract's messages for missing, null and non-string."""
+    r"""A string field with the contract's messages for missing, null and
+    non-string, that refuses text with no UTF-8 form: JSON's ``"\ud800"``
+    decodes to a lone surrogate, which hashing and storage cannot encode."""
 
     default_error_messages = {
         "required": REQUIRED.msg,
         "null": NOT_NULL.msg,
         "invalid": NOT_STRING.msg,
         "invalid_utf8": NOT_STRING.msg,
+        "surrogate": NOT_UNICODE.msg,
     }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.make_error("surrogate") from None
+        return text
 
 
 class Length(ma.validate.Length):

@@ -57,10 +57,18 @@ def raw_cases(endpoint: str) -> list[Any]:
         case(valid, 415, "text-plain", "text/plain"),
         case(valid, 415, "xml", "application/xml"),
         case(oversized, 413, "oversized"),
+        # Longer than Python's integer-conversion limit (4,300 digits).
+        case('{"x": ' + "1" * 5000 + "}", 400, "huge-integer"),
     ]
     bad_values = [("null", None), ("int", 7), ("list", ["a"]), ("object", {"$gt": ""}),
                   ("bool", True), ("too-long", "x" * 1100)]  # fmt: skip
     bad_chars = [("nul", "a\x00b"), ("control", "a\x07b"), ("newline", "a\nb")]
+    # JSON can spell a lone surrogate, which has no UTF-8 form: in any field,
+    # the password included, it is a 422, never a 500 from hashing it.
+    surrogates = [
+        ("lone-high-surrogate", '"ab\\ud800cdefgh"'),
+        ("lone-low-surrogate", '"\\udfffabcdefg"'),
+    ]
     for name in STRING_FIELDS[endpoint]:
         for label, value in bad_values:
             body = json.dumps({**VALID[endpoint], name: value})
@@ -70,6 +78,9 @@ def raw_cases(endpoint: str) -> list[Any]:
             for label, chars in bad_chars:
                 body = json.dumps({**VALID[endpoint], name: chars + suffix})
                 cases.append(case(body, 422, f"{name}-{label}"))
+        for label, literal in surrogates:
+            body = valid[:-1] + f', "{name}": {literal}}}'
+            cases.append(case(body, 422, f"{name}-{label}"))
         # Duplicate keys: the last one wins (RFC 8259 leaves it open).
         cases.append(case(valid[:-1] + f', "{name}": 12345}}', 422, f"{name}-duplicate-key"))
     if endpoint == "logout-all":
