@@ -16,9 +16,17 @@ rotated and old hashes still verify:
 
     bcrypt_hmac_sha384$<pepper id>$<bcrypt hash>
 
-Plain bcrypt hashes (``$2b$...``, written before pre-hashing existed) still
+Plain bcrypt hashes (``$2b$...``, imported from another system) still
 verify; ``needs_rehash`` says when a hash should be replaced at the next
 successful login (old scheme, old pepper, or a cost below the configured one).
+
+Every verification costs the same bcrypt work, 2^rounds, whatever the
+stored hash: a cheaper hash (a lower cost, a plain bcrypt one) is topped up
+with dummy work of the costs it lacks (2^c + 2^c + 2^(c+1) + … + 2^(r-1) =
+2^r), and a hash that cannot be checked at all (an unknown pepper, a
+malformed value) or an unknown account spends one dummy verify at the
+current cost. So response times do not tell which accounts have hashes
+that are not yet on the current scheme.
 """
 
 from __future__ import annotations
@@ -67,24 +75,43 @@ def hash_password(password: str, hasher: Hasher) -> str:
     return f"{SCHEME}${hasher.pepper_id}${inner.decode('ascii')}"
 
 
-def _checkpw(secret: bytes, bcrypt_hash: str) -> bool:
+def _checkpw(secret: bytes, bcrypt_hash: str) -> tuple[bool, int]:
+    """Whether ``secret`` matches, and the cost spent finding out (0: none)."""
+    cost = _bcrypt_cost(bcrypt_hash)
+    if not 4 <= cost <= 31 or len(secret) > BCRYPT_MAX_BYTES:
+        return False, 0
     try:
-        return bcrypt.checkpw(secret, bcrypt_hash.encode("ascii"))
-    except ValueError:  # malformed hash, or over 72 bytes: never a 500
-        return False
+        return bcrypt.checkpw(secret, bcrypt_hash.encode("ascii")), cost
+    except ValueError:  # malformed hash: never a 500
+        return False, 0
 
 
-def verify_password(password: str, stored: str, hasher: Hasher) -> bool:
-    """Whether ``password`` matches ``stored``; never raises."""
+def _check(password: str, stored: str, hasher: Hasher) -> tuple[bool, int]:
     scheme, _, rest = stored.partition("$")
     if scheme == SCHEME:
         pepper_id, _, inner = rest.partition("$")
         pepper = hasher.pepper_for(pepper_id)
-        return pepper is not None and _checkpw(_prehash(password, pepper), inner)
-    if stored.startswith("$2"):  # legacy: bare bcrypt of the raw password
-        secret = password.encode("utf-8")
-        return len(secret) <= BCRYPT_MAX_BYTES and _checkpw(secret, stored)
-    return False
+        if pepper is None:
+            return False, 0
+        return _checkpw(_prehash(password, pepper), inner)
+    if stored.startswith("$2"):  # bare bcrypt of the raw password
+        return _checkpw(password.encode("utf-8"), stored)
+    return False, 0
+
+
+def verify_password(password: str, stored: str, hasher: Hasher) -> bool:
+    """Whether ``password`` matches ``stored``, at the cost of one verify at
+    the current cost whatever ``stored`` is (see the module docstring); never raises."""
+    matches, spent = _check(password, stored, hasher)
+    _top_up(spent, hasher)
+    return matches
+
+
+def _top_up(spent: int, hasher: Hasher) -> None:
+    """Dummy work so that a check that cost 2^spent costs 2^rounds in all."""
+    costs = range(spent, hasher.rounds) if spent else [hasher.rounds]
+    for cost in costs:
+        bcrypt.checkpw(b"top-up", _dummy_hash(cost))
 
 
 def _bcrypt_cost(bcrypt_hash: str) -> int:
@@ -102,13 +129,16 @@ def needs_rehash(stored: str, hasher: Hasher) -> bool:
 
 
 @functools.cache
-def _dummy_hash(rounds: int, pepper: bytes, pepper_id: str) -> str:
-    return hash_password(secrets.token_urlsafe(16), Hasher(rounds, pepper, pepper_id))
+def _dummy_hash(cost: int) -> bytes:
+    """A bcrypt hash of nothing anyone knows, at this cost: made once per process."""
+    return bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(cost))
 
 
 def burn_verify(password: str, hasher: Hasher) -> None:
     """Spend one verify, as for a real account, on a login for an unknown one.
 
-    Same scheme, same cost: response time does not tell which accounts exist.
+    The same pre-hash and the same cost: response time does not tell which
+    accounts exist.
     """
-    verify_password(password, _dummy_hash(hasher.rounds, hasher.pepper, hasher.pepper_id), hasher)
+    _prehash(password, hasher.pepper)
+    _top_up(0, hasher)
