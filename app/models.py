@@ -20,6 +20,10 @@ class User(db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(50))
     email: Mapped[str] = mapped_column(String(254))
+    # Look-alike keys (app/auth/confusables.py): unique, so that an identity
+    # that renders like an existing one cannot register beside it.
+    username_key: Mapped[str] = mapped_column(String(200), unique=True)
+    email_key: Mapped[str] = mapped_column(String(800), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

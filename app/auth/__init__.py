@@ -19,6 +19,8 @@ class BoundedJsonParser(FlaskParser):
     def _raw_load_json(self, req: flask.Request) -> Any:
         try:
             return super()._raw_load_json(req)
+        except json.JSONDecodeError:
+            raise  # webargs' own handling: an empty body is no body
         except (RecursionError, ValueError) as error:
             invalid = json.JSONDecodeError(type(error).__name__, "", 0)
             self._handle_invalid_json_error(invalid, req)

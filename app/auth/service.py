@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 
+from app.auth.confusables import email_key, username_key
 from app.auth.passwords import Hasher, burn_verify, hash_password, needs_rehash, verify_password
 from app.auth.session_store import Kind, Record, SessionStore, UserSnapshot
 from app.exceptions import (
@@ -128,8 +129,24 @@ def _find_by_username(username: str) -> User | None:
     return db.session.scalar(_BY_USERNAME, {"identifier": username.lower()})
 
 
-def _conflict(email: str) -> EmailTaken | UsernameTaken:
-    return EmailTaken() if find_by_email(email) is not None else UsernameTaken()
+_EMAIL_TAKEN = select(User.id).where(
+    (func.lower(User.email) == bindparam("email")) | (User.email_key == bindparam("key"))
+)
+_USERNAME_TAKEN = select(User.id).where(
+    (func.lower(User.username) == bindparam("username")) | (User.username_key == bindparam("key"))
+)
+
+
+def _email_taken(email: str) -> bool:
+    """Taken by an account with this address, or with a look-alike of it."""
+    found = db.session.scalar(_EMAIL_TAKEN, {"email": email.lower(), "key": email_key(email)})
+    return found is not None
+
+
+def _username_taken(username: str) -> bool:
+    key = username_key(username)
+    found = db.session.scalar(_USERNAME_TAKEN, {"username": username.lower(), "key": key})
+    return found is not None
 
 
 def register_user(username: str, email: str, password: str, client: Client) -> PublicUser:
@@ -144,11 +161,17 @@ def register_user(username: str, email: str, password: str, client: Client) -> P
         throttle.reserve(Bucket("register-ip", throttle.network(client.ip)))
     except redis.RedisError as error:
         log.warning("registration unthrottled: %s", error.__class__.__name__)
-    if find_by_email(email) is not None:
+    if _email_taken(email):
         raise EmailTaken()
-    if _find_by_username(username) is not None:
+    if _username_taken(username):
         raise UsernameTaken()
-    user = User(username=username, email=email, password_hash=hash_password(password, _hasher()))
+    user = User(
+        username=username,
+        email=email,
+        username_key=username_key(username),
+        email_key=email_key(email),
+        password_hash=hash_password(password, _hasher()),
+    )
     db.session.add(user)
     try:
         db.session.commit()
@@ -157,7 +180,7 @@ def register_user(username: str, email: str, password: str, client: Client) -> P
         # the unique indexes stopped it, and the loser gets the same 400.
         db.session.rollback()
         log.info("registration lost a race", extra={"event": "register_race_lost"})
-        raise _conflict(email) from None
+        raise EmailTaken() if _email_taken(email) else UsernameTaken() from None
     log.info(
         "user registered user_id=%s", user.id, extra={"event": "registered", "user_id": user.id}
     )
