@@ -36,6 +36,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -102,6 +112,12 @@ class Config:
             env, "PASSWORD_BLOCKLIST_ENABLED", self.DEFAULT_BLOCKLIST_ENABLED
         )
 
+        # Password hashing admitted at most this many at once per host (split
+        # over the WEB_CONCURRENCY workers), after at most this long a wait.
+        self.PASSWORD_WORK_SLOTS = _int(env, "PASSWORD_WORK_SLOTS", os.cpu_count() or 1)
+        self.PASSWORD_WORK_WAIT = _float(env, "PASSWORD_WORK_WAIT", 0.05)
+        self.WEB_CONCURRENCY = _int(env, "WEB_CONCURRENCY", 2)
+
         self.SESSION_IDLE_TIMEOUT = _int(env, "SESSION_IDLE_TIMEOUT", 1800)
         self.SESSION_MAX_AGE = _int(env, "SESSION_MAX_AGE", 86400)
         self.SESSION_COOKIE_NAME = env.get("SESSION_COOKIE_NAME") or "session"
@@ -133,7 +149,7 @@ class Config:
         self.POSTGRES_CONNECT_TIMEOUT = _int(env, "POSTGRES_CONNECT_TIMEOUT", 2)
 
         # Bounded waits: an unreachable Redis must answer 503 quickly, not hang.
-        self.REDIS_SOCKET_TIMEOUT = float(env.get("REDIS_SOCKET_TIMEOUT") or 1.0)
+        self.REDIS_SOCKET_TIMEOUT = _float(env, "REDIS_SOCKET_TIMEOUT", 1.0)
 
         # flask-smorest / OpenAPI
         self.API_TITLE = "Auth service"
@@ -156,6 +172,12 @@ class Config:
             raise ConfigurationError("LOG_FORMAT must be text or json")
         if not 0 <= self.TRUSTED_PROXY_HOPS <= 5:
             raise ConfigurationError("TRUSTED_PROXY_HOPS must be between 0 and 5")
+        if not 1 <= self.PASSWORD_WORK_SLOTS <= 256:
+            raise ConfigurationError("PASSWORD_WORK_SLOTS must be between 1 and 256")
+        if not 0 <= self.PASSWORD_WORK_WAIT <= 10:
+            raise ConfigurationError("PASSWORD_WORK_WAIT must be between 0 and 10 seconds")
+        if self.WEB_CONCURRENCY < 1:
+            raise ConfigurationError("WEB_CONCURRENCY must be at least 1")
         if not 32 <= self.RATELIMIT_IPV6_PREFIX <= 128:
             raise ConfigurationError("RATELIMIT_IPV6_PREFIX must be between 32 and 128")
         for name in ("RATELIMIT_LOGIN_PER_IDENTIFIER", "RATELIMIT_LOGIN_PER_IP",

@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import docs, health, logs, security, web
 from app.auth import bp as auth_bp
 from app.auth import transport
+from app.auth.admission import PasswordWork, slots_per_worker
 from app.auth.commands import sessions_cli, users_cli
 from app.auth.passwords import Hasher
 from app.auth.session_store import SessionStore
@@ -127,6 +128,10 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
     app.extensions["password_hasher"] = build_password_hasher(app)
+    app.extensions["password_work"] = PasswordWork(
+        slots_per_worker(app.config["PASSWORD_WORK_SLOTS"], app.config["WEB_CONCURRENCY"]),
+        wait=app.config["PASSWORD_WORK_WAIT"],
+    )
     client = build_redis_client(app)
     app.extensions["redis"] = client
     app.extensions["session_store"] = build_session_store(app, client)

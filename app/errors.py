@@ -23,6 +23,7 @@ from app.exceptions import (
     EmailTaken,
     InvalidCredentials,
     NotAuthenticated,
+    PasswordWorkBusy,
     ServiceError,
     SessionNotFound,
     Throttled,
@@ -48,6 +49,7 @@ DOMAIN_ERRORS: dict[type[ServiceError], ErrorAnswer] = {
     ),
     SessionNotFound: ErrorAnswer(404, "Session not found"),
     Throttled: ErrorAnswer(429, "Too many attempts: try again later"),
+    PasswordWorkBusy: ErrorAnswer(503, "Too busy: try again shortly", {"Retry-After": "1"}),
 }
 # Redis or the database is unreachable: worth retrying shortly.
 STORE_UNAVAILABLE = ErrorAnswer(503, "Session store unavailable", {"Retry-After": "1"})

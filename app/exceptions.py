@@ -37,3 +37,7 @@ class Throttled(ServiceError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(retry_after)
         self.retry_after = retry_after  # whole seconds until a place frees up
+
+
+class PasswordWorkBusy(ServiceError):
+    """This host's budget for password hashing is spent for the moment."""

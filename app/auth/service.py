@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 
+from app.auth.admission import PasswordWork
 from app.auth.confusables import email_key, username_key
 from app.auth.passwords import Hasher, burn_verify, hash_password, needs_rehash, verify_password
 from app.auth.session_store import Kind, Record, SessionStore, UserSnapshot
@@ -26,6 +27,7 @@ from app.exceptions import (
     EmailTaken,
     InvalidCredentials,
     NotAuthenticated,
+    PasswordWorkBusy,
     SessionNotFound,
     UsernameTaken,
 )
@@ -88,6 +90,11 @@ class SessionView:
 def _hasher() -> Hasher:
     hasher: Hasher = current_app.extensions["password_hasher"]
     return hasher
+
+
+def _password_work() -> PasswordWork:
+    work: PasswordWork = current_app.extensions["password_work"]
+    return work
 
 
 def _throttle() -> Throttle:
@@ -170,7 +177,7 @@ def register_user(username: str, email: str, password: str, client: Client) -> P
         email=email,
         username_key=username_key(username),
         email_key=email_key(email),
-        password_hash=hash_password(password, _hasher()),
+        password_hash=_password_work().run(hash_password, password, _hasher()),
     )
     db.session.add(user)
     try:
@@ -232,8 +239,18 @@ def authenticate(credentials: Credentials, client: Client) -> User:
     identifier = identifier_form(credentials)
     reservation = _reserve_password_check(user, identifier, client)
     hasher = _hasher()
+    try:
+        if user is None:
+            _password_work().run(burn_verify, credentials.password, hasher)
+            matches = False
+        else:
+            matches = _password_work().run(
+                verify_password, credentials.password, user.password_hash, hasher
+            )
+    except PasswordWorkBusy:
+        _throttle().refund(reservation)  # no password was checked
+        raise
     if user is None:
-        burn_verify(credentials.password, hasher)
         tried = _identifier_digest(identifier)
         log.info(
             "login failed: unknown account identifier=%s",
@@ -241,7 +258,7 @@ def authenticate(credentials: Credentials, client: Client) -> User:
             extra={"event": "login_failed", "reason": "unknown_account", "identifier": tried},
         )
         raise InvalidCredentials()
-    if not verify_password(credentials.password, user.password_hash, hasher):
+    if not matches:
         log.info(
             "login failed: wrong password user_id=%s",
             user.id,
@@ -251,15 +268,23 @@ def authenticate(credentials: Credentials, client: Client) -> User:
     _throttle().refund(reservation)  # only failures count
     log.info("login succeeded user_id=%s", user.id, extra={"event": "login", "user_id": user.id})
     if needs_rehash(user.password_hash, hasher):
-        # The password is at hand only now: move the hash to the current
-        # scheme, pepper and cost. Nothing the user sees changes, so neither
-        # does updated_at (written as it is, the column's onupdate stays
-        # out): the snapshots in the user's other sessions stay true.
-        user.password_hash = hash_password(credentials.password, hasher)
-        flag_modified(user, "updated_at")
-        db.session.commit()
-        log.info("password hash upgraded user_id=%s", user.id)
+        _rehash(user, credentials.password, hasher)
     return user
+
+
+def _rehash(user: User, password: str, hasher: Hasher) -> None:
+    """Move the hash to the current scheme, pepper and cost: the password is
+    at hand only now. Nothing the user sees changes, so neither does
+    updated_at (written as it is, the column's onupdate stays out): the
+    snapshots in the user's other sessions stay true. With no password work
+    to spare, it waits for the next login."""
+    try:
+        user.password_hash = _password_work().run(hash_password, password, hasher)
+    except PasswordWorkBusy:
+        return
+    flag_modified(user, "updated_at")
+    db.session.commit()
+    log.info("password hash upgraded user_id=%s", user.id)
 
 
 # --- sessions --------------------------------------------------------------------
