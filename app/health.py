@@ -34,6 +34,7 @@ class ReadyOut(ma.Schema):
 
 @bp.route("/healthz", methods=["GET"])
 @bp.response(200, HealthOut)
+@bp.doc(operationId="healthz", security=[])
 def healthz() -> dict[str, str]:
     """200 while the process serves requests; checks nothing else."""
     return {"status": "ok"}
@@ -53,6 +54,7 @@ CHECKS = {"database": _check_database, "redis": _check_redis}
 @bp.route("/readyz", methods=["GET"])
 @bp.response(200, ReadyOut)
 @bp.alt_response(503, schema=ReadyOut, description="A dependency is unreachable")
+@bp.doc(operationId="readyz", security=[])
 def readyz() -> tuple[dict[str, Any], int]:
     """200 when the database and Redis answer; else 503 naming what failed."""
     checks: dict[str, str] = {}

@@ -25,16 +25,69 @@ from app.auth.schemas import (
 )
 from app.security import FORM, JSON, accepts
 
-SESSION_AUTH: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"cookieAuth": []}]
-UNAUTHENTICATED = {"schema": ErrorOut, "description": "Missing, unknown or ended session"}
+# Who may call what, in the document. "oauth2Password" is the Authorize
+# button of /docs (it logs in through /token's form); the others are how
+# clients really send a session. PUBLIC operations need none.
+SESSION_AUTH: list[dict[str, list[str]]] = [
+    {"bearerAuth": []},
+    {"cookieAuth": []},
+    {"oauth2Password": []},
+]
+PUBLIC: list[dict[str, list[str]]] = []
+UNAUTHENTICATED = {
+    "schema": ErrorOut,
+    "description": "Missing, unknown or ended session",
+    "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+}
 BAD_CREDENTIALS = {"schema": ErrorOut, "description": "Invalid email or password"}
 CROSS_SITE = {"schema": ErrorOut, "description": "Cross-site request refused (origin or type)"}
-TOO_MANY = {
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+TOO_MANY = {"schema": ErrorOut, "description": "Throttled: see Retry-After", "headers": RETRY_AFTER}
+UNAVAILABLE = {
     "schema": ErrorOut,
-    "description": "Throttled: see Retry-After",
-    "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    "description": "Redis or the database is unreachable, or no password check can be "
+    "admitted now (Too busy): see Retry-After",
+    "headers": RETRY_AFTER,
 }
-UNAVAILABLE = {"schema": ErrorOut, "description": "Redis or the database is unreachable"}
+SET_COOKIE = {
+    "Set-Cookie": {"description": "The HttpOnly session cookie", "schema": {"type": "string"}}
+}
+
+
+def _one_of(*schemas: str) -> dict[str, Any]:
+    return {"oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in schemas]}
+
+
+CREDENTIALS_BODY = {
+    "schema": _one_of("EmailCredentialsIn", "UsernameCredentialsIn"),
+    "examples": {
+        "email": {
+            "summary": "By email",
+            "value": {"email": "john@example.com", "password": "correct horse battery staple"},
+        },
+        "username": {
+            "summary": "By username",
+            "value": {"username": "johndoe", "password": "correct horse battery staple"},
+        },
+    },
+}
+LOGIN_DOC = {
+    "requestBody": {
+        "required": True,
+        "description": "A password and exactly one of email or username",
+        "content": {JSON: CREDENTIALS_BODY},
+    }
+}
+TOKEN_DOC = {
+    "requestBody": {
+        "required": True,
+        "description": "JSON as for /login, or the OAuth2 password grant as a form",
+        "content": {
+            JSON: CREDENTIALS_BODY,
+            FORM: {"schema": {"$ref": "#/components/schemas/OAuth2PasswordFormIn"}},
+        },
+    }
+}
 
 
 @bp.route("/register", methods=["POST"])
@@ -44,6 +97,8 @@ UNAVAILABLE = {"schema": ErrorOut, "description": "Redis or the database is unre
 @bp.alt_response(403, **CROSS_SITE)
 @bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
 @bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="register", security=PUBLIC)
 def register(data: dict[str, str]) -> service.PublicUser:
     """Create an account. Does not log in."""
     return service.register_user(**data, client=_client())
@@ -51,12 +106,13 @@ def register(data: dict[str, str]) -> service.PublicUser:
 
 @bp.route("/login", methods=["POST"])
 @bp.arguments(CredentialsIn)
-@bp.response(200, UserOut, headers={"Set-Cookie": {"description": "The HttpOnly session cookie"}})
+@bp.response(200, UserOut, headers=SET_COOKIE)
 @bp.alt_response(401, **BAD_CREDENTIALS)
 @bp.alt_response(403, **CROSS_SITE)
 @bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
-@bp.alt_response(503, **UNAVAILABLE)
 @bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="login", security=PUBLIC, **LOGIN_DOC)
 def login(credentials: service.Credentials) -> service.PublicUser:
     """Browser login: start a session and set its HttpOnly cookie."""
     new = service.login(
@@ -73,9 +129,9 @@ def login(credentials: service.Credentials) -> service.PublicUser:
 @bp.alt_response(401, **BAD_CREDENTIALS)
 @bp.alt_response(403, **CROSS_SITE)
 @bp.alt_response(415, schema=ErrorOut, description="Body is neither JSON nor a form")
-@bp.alt_response(503, **UNAVAILABLE)
-@bp.doc(requestBody={"content": {FORM: {"schema": CredentialsIn}}})
 @bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="token", security=PUBLIC, **TOKEN_DOC)
 def token(credentials: service.Credentials) -> dict[str, Any]:
     """API login: an opaque bearer token from the same session store. No cookie."""
     new = service.login(credentials, transport.BEARER, _client())
@@ -91,7 +147,7 @@ def token(credentials: service.Credentials) -> dict[str, Any]:
 @bp.response(200, UserOut)
 @bp.alt_response(401, **UNAUTHENTICATED)
 @bp.alt_response(503, **UNAVAILABLE)
-@bp.doc(security=SESSION_AUTH)
+@bp.doc(operationId="me", security=SESSION_AUTH)
 def me() -> service.PublicUser:
     """The user of the session given by cookie or bearer token."""
     return service.current_user(transport.read_credential().session_id)
@@ -101,7 +157,7 @@ def me() -> service.PublicUser:
 @bp.response(200, MessageOut)
 @bp.alt_response(403, **CROSS_SITE)
 @bp.alt_response(503, **UNAVAILABLE)
-@bp.doc(security=[*SESSION_AUTH, {}])
+@bp.doc(operationId="logout", security=[*SESSION_AUTH, {}])
 def logout() -> dict[str, str]:
     """End the session at once (its Redis key is deleted). Idempotent."""
     credential = transport.read_credential()
@@ -114,7 +170,7 @@ def logout() -> dict[str, str]:
 @bp.response(200, SessionOut(many=True))
 @bp.alt_response(401, **UNAUTHENTICATED)
 @bp.alt_response(503, **UNAVAILABLE)
-@bp.doc(security=SESSION_AUTH)
+@bp.doc(operationId="listSessions", security=SESSION_AUTH)
 def list_sessions() -> list[service.SessionView]:
     """Every live session of the caller's account, newest first."""
     return service.list_sessions(transport.read_credential().session_id)
@@ -126,7 +182,7 @@ def list_sessions() -> list[service.SessionView]:
 @bp.alt_response(403, **CROSS_SITE)
 @bp.alt_response(404, schema=ErrorOut, description="No session of the caller has this handle")
 @bp.alt_response(503, **UNAVAILABLE)
-@bp.doc(security=SESSION_AUTH)
+@bp.doc(operationId="endSession", security=SESSION_AUTH)
 def end_session(handle: str) -> None:
     """End one of the caller's sessions at once, on every worker and host."""
     credential = transport.read_credential()
@@ -140,10 +196,10 @@ def end_session(handle: str) -> None:
 @bp.alt_response(401, **UNAUTHENTICATED)
 @bp.alt_response(403, **CROSS_SITE)
 @bp.alt_response(503, **UNAVAILABLE)
-@bp.doc(security=SESSION_AUTH)
+@bp.doc(operationId="logoutAll", security=SESSION_AUTH)
 def logout_all(options: dict[str, bool]) -> dict[str, Any]:
     """End every session of the account, the caller's too unless keep_current."""
-    keep_current = options["keep_current"]
+    keep_current = options.get("keep_current", False)
     credential = transport.read_credential()
     ended = service.end_all_sessions(credential.session_id, keep_current=keep_current)
     if not keep_current:

@@ -147,7 +147,8 @@ class RegisterIn(Schema):
         validate=[Length(max=PASSWORD_MAX_LENGTH), password_min_length, not_common],
         metadata={
             "example": "correct horse battery staple",
-            "description": "At least PASSWORD_MIN_LENGTH (default 6) characters",
+            "description": "At least PASSWORD_MIN_LENGTH characters (see minLength)",
+            "min_length_setting": "PASSWORD_MIN_LENGTH",
         },
     )
 
@@ -191,6 +192,38 @@ class CredentialsIn(Schema):
         return Credentials(password=data["password"], email=data.get("email"), username=username)
 
 
+class EmailCredentialsIn(Schema):
+    """Documents one shape of ``CredentialsIn``: by email."""
+
+    email = Email(required=True, metadata=EMAIL_DOC)
+    password = Text(required=True, validate=Length(min=1, max=PASSWORD_MAX_LENGTH))
+
+
+class UsernameCredentialsIn(Schema):
+    """Documents the other shape of ``CredentialsIn``: by username."""
+
+    username = Text(
+        required=True,
+        validate=Length(min=1, max=EMAIL_MAX_LENGTH),
+        metadata={"example": "johndoe"},
+    )
+    password = Text(required=True, validate=Length(min=1, max=PASSWORD_MAX_LENGTH))
+
+
+class OAuth2PasswordFormIn(Schema):
+    """Documents ``/token``'s form body: the OAuth2 password grant (RFC 6749
+    4.3), as Swagger UI's Authorize button sends it."""
+
+    grant_type = Text(metadata={"enum": ["password"], "description": "Ignored if given"})
+    username = Text(
+        required=True,
+        validate=Length(min=1, max=EMAIL_MAX_LENGTH),
+        metadata={"description": "A username, or an email address"},
+    )
+    password = Text(required=True, validate=Length(min=1, max=PASSWORD_MAX_LENGTH))
+    scope = Text(metadata={"description": "Ignored"})
+
+
 class StrictBoolean(ma.fields.Boolean):
     """JSON ``true``/``false`` only: "yes" or 1 are a 422, not a guess."""
 
@@ -201,10 +234,11 @@ class StrictBoolean(ma.fields.Boolean):
 
 
 class LogoutAllIn(Schema):
+    # No load_default: a documented default makes the field required in
+    # generated TypeScript types; the view reads a missing one as false.
     keep_current = StrictBoolean(
-        load_default=False,
         error_messages={"invalid": NOT_BOOLEAN.msg, "null": NOT_NULL.msg},
-        metadata={"description": "End every session but the caller's own"},
+        metadata={"description": "End every session but the caller's own (default false)"},
     )
 
 

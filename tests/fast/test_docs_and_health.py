@@ -9,6 +9,9 @@ import fakeredis
 import pytest
 from flask.testing import FlaskClient
 
+from app import create_app
+from tests.conftest import make_config
+
 AUTH_PATHS = {
     "/register": "post",
     "/login": "post",
@@ -37,15 +40,54 @@ def response_schema(spec: dict[str, Any], path: str, method: str, status: str) -
     return resolve(spec, response["content"]["application/json"]["schema"])
 
 
+JSON = "application/json"
+
+
 class TestOpenApi:
-    def test_is_openapi_3_with_every_endpoint_under_both_prefixes(
-        self, spec: dict[str, Any]
-    ) -> None:
+    def test_is_openapi_3_with_every_endpoint_once(self, spec: dict[str, Any]) -> None:
         assert spec["openapi"].startswith("3.")
-        for prefix in ("/api/auth", "/api/v1/auth"):
-            for path, method in AUTH_PATHS.items():
-                assert method in spec["paths"][prefix + path], prefix + path
+        for path, method in AUTH_PATHS.items():
+            assert method in spec["paths"]["/api/auth" + path], path
         assert {"/healthz", "/readyz"} <= set(spec["paths"])
+        # The /api/v1/auth aliases are served (tests/fast/test_errors.py) and
+        # said once, in the description, not documented as a second copy.
+        assert not any(path.startswith("/api/v1/") for path in spec["paths"])
+        assert "/api/v1/auth" in spec["info"]["description"]
+
+    def test_every_operation_has_a_readable_unique_id(self, spec: dict[str, Any]) -> None:
+        ids = [
+            operation["operationId"]
+            for item in spec["paths"].values()
+            for method, operation in item.items()
+            if method != "parameters"
+        ]
+        assert sorted(ids) == sorted(
+            ["healthz", "readyz", "register", "login", "token", "me", "logout",
+             "listSessions", "endSession", "logoutAll"]
+        )  # fmt: skip
+
+    def test_public_operations_say_so(self, spec: dict[str, Any]) -> None:
+        for path in ("/healthz", "/readyz", "/api/auth/register", "/api/auth/login"):
+            for operation in spec["paths"][path].values():
+                assert operation["security"] == [], path
+
+    def test_login_takes_exactly_one_identifier(self, spec: dict[str, Any]) -> None:
+        body = spec["paths"]["/api/auth/login"]["post"]["requestBody"]["content"][JSON]
+        shapes = [resolve(spec, ref) for ref in body["schema"]["oneOf"]]
+        assert [sorted(shape["required"]) for shape in shapes] == [
+            ["email", "password"],
+            ["password", "username"],
+        ]
+        assert {name for name in body["examples"]} == {"email", "username"}
+
+    @pytest.mark.parametrize("minimum", [6, 12])
+    def test_the_password_length_comes_from_the_live_configuration(
+        self, redis: Any, minimum: int
+    ) -> None:
+        app = create_app(make_config(REDIS_CLIENT=redis, PASSWORD_MIN_LENGTH=minimum))
+        spec = app.test_client().get("/openapi.json").json
+        password = spec["components"]["schemas"]["RegisterIn"]["properties"]["password"]
+        assert (password["minLength"], password["maxLength"]) == (minimum, 1024)
 
     @pytest.mark.parametrize(("path", "method"), AUTH_PATHS.items())
     def test_every_endpoint_documents_its_error_bodies(
@@ -78,6 +120,19 @@ class TestOpenApi:
     def test_token_documents_the_oauth2_form(self, spec: dict[str, Any]) -> None:
         content = spec["paths"]["/api/auth/token"]["post"]["requestBody"]["content"]
         assert set(content) == {"application/json", "application/x-www-form-urlencoded"}
+        form = resolve(spec, content["application/x-www-form-urlencoded"]["schema"])
+        assert set(form["required"]) == {"username", "password"}
+        assert (
+            content["application/json"]["schema"]
+            != content["application/x-www-form-urlencoded"]["schema"]
+        )
+        flow = spec["components"]["securitySchemes"]["oauth2Password"]["flows"]["password"]
+        assert flow["tokenUrl"] == "/api/auth/token"
+
+    def test_optional_fields_have_no_default(self, spec: dict[str, Any]) -> None:
+        keep = spec["components"]["schemas"]["LogoutAllIn"]["properties"]["keep_current"]
+        assert "default" not in keep
+        assert "required" not in spec["components"]["schemas"]["LogoutAllIn"]
 
     def test_me_documents_both_ways_to_authenticate(self, spec: dict[str, Any]) -> None:
         schemes = spec["components"]["securitySchemes"]
@@ -86,6 +141,7 @@ class TestOpenApi:
         assert spec["paths"]["/api/auth/me"]["get"]["security"] == [
             {"bearerAuth": []},
             {"cookieAuth": []},
+            {"oauth2Password": []},
         ]
 
 
@@ -130,3 +186,27 @@ class TestProbes:
         assert client.get("/healthz").status_code == 200
         redis_server.connected = True
         assert client.get("/readyz").status_code == 200
+
+
+def test_no_content_has_no_content_type(client: FlaskClient) -> None:
+    body = {"username": "ann", "email": "ann@example.com", "password": "secret-pw"}
+    client.post("/api/auth/register", json=body)
+    login = {"email": "ann@example.com", "password": "secret-pw"}
+    first = client.post("/api/auth/token", json=login).json["access_token"]
+    second = client.post("/api/auth/token", json=login).json["access_token"]
+    handle = client.get("/api/auth/sessions", headers={"Authorization": f"Bearer {first}"}).json
+    response = client.delete(
+        f"/api/auth/sessions/{handle[-1]['id']}", headers={"Authorization": f"Bearer {second}"}
+    )
+    assert response.status_code == 204
+    assert response.data == b""
+    assert "Content-Type" not in response.headers
+
+
+@pytest.mark.parametrize("path", ["/api/auth/me", "/api/auth/login", "/healthz"])
+def test_options_lists_the_methods_without_a_body(client: FlaskClient, path: str) -> None:
+    response = client.options(path)
+    assert response.status_code == 204
+    assert "OPTIONS" in response.headers["Allow"]
+    assert "Content-Type" not in response.headers
+    assert response.data == b""

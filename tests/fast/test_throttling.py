@@ -190,6 +190,11 @@ class TestNetworks:
 
 
 class TestCountBeforeVerify:
+    @pytest.fixture
+    def app_config(self, app_config: Any) -> Any:
+        app_config.PASSWORD_WORK_WAIT = 10  # every guess waits its turn: none is refused busy
+        return app_config
+
     def test_parallel_guesses_get_at_most_five_password_checks(
         self, app: Flask, user: Any, monkeypatch: pytest.MonkeyPatch
     ) -> None:
