@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Index, String, func
+from sqlalchemy import DateTime, Index, String, false, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -25,6 +25,7 @@ class User(db.Model):  # type: ignore[name-defined]
     username_key: Mapped[str] = mapped_column(String(200), unique=True)
     email_key: Mapped[str] = mapped_column(String(800), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

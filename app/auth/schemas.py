@@ -251,6 +251,9 @@ class UserOut(Schema):
     email = ma.fields.String(required=True, metadata={"example": "john@example.com"})
     created_at = UtcDateTime(required=True, metadata={"example": "2026-02-07T10:30:00Z"})
     updated_at = UtcDateTime(required=True, metadata={"example": "2026-02-07T10:30:00Z"})
+    email_verified = ma.fields.Boolean(
+        required=True, metadata={"description": "The owner proved the address (a mailed link)"}
+    )
 
 
 class TokenOut(Schema):

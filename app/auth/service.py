@@ -64,6 +64,7 @@ class PublicUser:
     email: str
     created_at: datetime
     updated_at: datetime
+    email_verified: bool
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,19 @@ def _epoch(moment: datetime) -> int:
 
 
 def _public(user: User) -> PublicUser:
-    return PublicUser(user.id, user.username, user.email, user.created_at, user.updated_at)
+    return PublicUser(
+        user.id, user.username, user.email, user.created_at, user.updated_at, user.email_verified
+    )
+
+
+def _snapshot(user: User) -> UserSnapshot:
+    return UserSnapshot(
+        username=user.username,
+        email=user.email,
+        created_at=_epoch(user.created_at),
+        updated_at=_epoch(user.updated_at),
+        email_verified=user.email_verified,
+    )
 
 
 # --- accounts --------------------------------------------------------------------
@@ -300,12 +313,7 @@ def login(
     worthless (fixation).
     """
     user = authenticate(credentials, client)
-    snapshot = UserSnapshot(
-        username=user.username,
-        email=user.email,
-        created_at=_epoch(user.created_at),
-        updated_at=_epoch(user.updated_at),
-    )
+    snapshot = _snapshot(user)
     store = _store()
     if replaces is not None:
         store.end(replaces)
@@ -330,6 +338,7 @@ def current_user(session_id: str | None) -> PublicUser:
         email=snapshot.email,
         created_at=_utc(snapshot.created_at),
         updated_at=_utc(snapshot.updated_at),
+        email_verified=snapshot.email_verified,
     )
 
 

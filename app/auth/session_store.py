@@ -10,7 +10,8 @@ MONITOR) yields no usable session id. A session's public name is its
 Layout, for user ``U`` with tag ``T`` and a session with selector ``L``::
 
     <prefix>{T}:L      string: msgpack [U, kind, created, last seen, ip, verifier,
-                       [username, email, user created, user updated], user agent];
+                       [username, email, user created, user updated, email verified],
+                       user agent];
                        TTL = idle timeout, never past created + max age
     <prefix>{T}:uU     sorted set of L scored by creation time (ms), TTL = max age
 
@@ -134,6 +135,7 @@ class UserSnapshot(msgspec.Struct, array_like=True, frozen=True):
     email: str
     created_at: int
     updated_at: int
+    email_verified: bool
 
 
 class Record(msgspec.Struct, array_like=True):

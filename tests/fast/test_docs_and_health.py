@@ -111,7 +111,9 @@ class TestOpenApi:
         body = resolve(spec, register["requestBody"]["content"]["application/json"]["schema"])
         assert set(body["required"]) == {"username", "email", "password"}
         user = response_schema(spec, "/api/auth/register", "post", "201")
-        assert set(user["properties"]) == {"id", "username", "email", "created_at", "updated_at"}
+        assert set(user["properties"]) == {
+            "id", "username", "email", "created_at", "updated_at", "email_verified"
+        }  # fmt: skip
         assert "password" not in str(user)
         assert "hash" not in str(user)
         token = response_schema(spec, "/api/auth/token", "post", "200")

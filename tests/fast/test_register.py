@@ -26,7 +26,15 @@ class TestSuccess:
         assert response.status_code == 201
         body = response.json
         assert body is not None
-        assert set(body) == {"id", "username", "email", "created_at", "updated_at"}
+        assert set(body) == {
+            "id",
+            "username",
+            "email",
+            "created_at",
+            "updated_at",
+            "email_verified",
+        }
+        assert body["email_verified"] is False
         assert body["username"] == "johndoe"
         assert body["email"] == "john@example.com"
         assert isinstance(body["id"], int)

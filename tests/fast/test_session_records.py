@@ -76,7 +76,11 @@ def test_a_browser_session_record_fits_the_smallest_redis_size_class() -> None:
         ip=_pack_ip("203.0.113.7"),
         verifier=bytes(16),
         user=UserSnapshot(
-            "firstname_lastname", "firstname.lastname@example.com", 1_763_000_000, 1_763_000_000
+            "firstname_lastname",
+            "firstname.lastname@example.com",
+            1_763_000_000,
+            1_763_000_000,
+            False,
         ),
         user_agent=_pack_user_agent(BROWSERS[1]),
     )

@@ -250,6 +250,7 @@ class TestMe:
             user["email"],
             epoch(user["created_at"]),
             epoch(user["updated_at"]),
+            False,
         ]
 
     def test_expired_key_is_401(
