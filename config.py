@@ -118,6 +118,13 @@ class Config:
         self.PASSWORD_WORK_WAIT = _float(env, "PASSWORD_WORK_WAIT", 0.05)
         self.WEB_CONCURRENCY = _int(env, "WEB_CONCURRENCY", 2)
 
+        # Mailed tokens: how long a reset link and a verification link work.
+        self.PASSWORD_RESET_TTL = _int(env, "PASSWORD_RESET_TTL", 3600)
+        self.EMAIL_VERIFY_TTL = _int(env, "EMAIL_VERIFY_TTL", 3 * 86400)
+        # Where mailed links point (they end in reset-password?token=… and
+        # verify-email?token=…); default: this service's own demo page.
+        self.PUBLIC_URL: str | None = env.get("PUBLIC_URL") or None
+
         self.SESSION_IDLE_TIMEOUT = _int(env, "SESSION_IDLE_TIMEOUT", 1800)
         self.SESSION_MAX_AGE = _int(env, "SESSION_MAX_AGE", 86400)
         self.SESSION_COOKIE_NAME = env.get("SESSION_COOKIE_NAME") or "session"
@@ -131,6 +138,9 @@ class Config:
         )
         self.RATELIMIT_LOGIN_PER_IP = env.get("RATELIMIT_LOGIN_PER_IP") or "30 per minute"
         self.RATELIMIT_REGISTER_PER_IP = env.get("RATELIMIT_REGISTER_PER_IP") or "10 per hour"
+        # Mails a client may trigger (forgot password, resend verification).
+        self.RATELIMIT_MAIL_PER_IP = env.get("RATELIMIT_MAIL_PER_IP") or "10 per hour"
+        self.RATELIMIT_MAIL_PER_ADDRESS = env.get("RATELIMIT_MAIL_PER_ADDRESS") or "3 per hour"
         # IPv6 clients are counted by network: one subscriber usually holds a /64.
         self.RATELIMIT_IPV6_PREFIX = _int(env, "RATELIMIT_IPV6_PREFIX", 64)
         self.LOG_LEVEL = (env.get("LOG_LEVEL") or "INFO").upper()
@@ -172,6 +182,10 @@ class Config:
             raise ConfigurationError("LOG_FORMAT must be text or json")
         if not 0 <= self.TRUSTED_PROXY_HOPS <= 5:
             raise ConfigurationError("TRUSTED_PROXY_HOPS must be between 0 and 5")
+        if self.PASSWORD_RESET_TTL <= 0 or self.EMAIL_VERIFY_TTL <= 0:
+            raise ConfigurationError("PASSWORD_RESET_TTL and EMAIL_VERIFY_TTL must be positive")
+        if self.PUBLIC_URL is not None and not self.PUBLIC_URL.startswith(("https://", "http://")):
+            raise ConfigurationError(f"PUBLIC_URL must be an http(s) URL, got {self.PUBLIC_URL!r}")
         if not 1 <= self.PASSWORD_WORK_SLOTS <= 256:
             raise ConfigurationError("PASSWORD_WORK_SLOTS must be between 1 and 256")
         if not 0 <= self.PASSWORD_WORK_WAIT <= 10:
@@ -181,7 +195,8 @@ class Config:
         if not 32 <= self.RATELIMIT_IPV6_PREFIX <= 128:
             raise ConfigurationError("RATELIMIT_IPV6_PREFIX must be between 32 and 128")
         for name in ("RATELIMIT_LOGIN_PER_IDENTIFIER", "RATELIMIT_LOGIN_PER_IP",
-                     "RATELIMIT_REGISTER_PER_IP"):  # fmt: skip
+                     "RATELIMIT_REGISTER_PER_IP", "RATELIMIT_MAIL_PER_IP",
+                     "RATELIMIT_MAIL_PER_ADDRESS"):  # fmt: skip
             try:
                 limits.parse(getattr(self, name))
             except ValueError:

@@ -14,8 +14,10 @@ from app.auth import bp as auth_bp
 from app.auth import transport
 from app.auth.admission import PasswordWork, slots_per_worker
 from app.auth.commands import sessions_cli, users_cli
+from app.auth.event_store import EventStore
 from app.auth.passwords import Hasher
 from app.auth.session_store import SessionStore
+from app.auth.token_store import TokenStore
 from app.errors import register_error_handlers
 from app.extensions import api, db, migrate
 from app.throttle import Throttle
@@ -121,6 +123,8 @@ THROTTLE_RULES = {
     "login-account": "RATELIMIT_LOGIN_PER_IDENTIFIER",
     "login-ip": "RATELIMIT_LOGIN_PER_IP",
     "register-ip": "RATELIMIT_REGISTER_PER_IP",
+    "mail-ip": "RATELIMIT_MAIL_PER_IP",
+    "mail-address": "RATELIMIT_MAIL_PER_ADDRESS",
 }
 
 
@@ -153,7 +157,13 @@ def register_extensions(app: Flask) -> None:
     )
     client = build_redis_client(app)
     app.extensions["redis"] = client
-    app.extensions["session_store"] = build_session_store(app, client)
+    store = build_session_store(app, client)
+    app.extensions["session_store"] = store
+    secret = app.config["SECRET_KEY"].encode("utf-8")
+    app.extensions["token_store"] = TokenStore(client, app.config["SESSION_KEY_PREFIX"], secret)
+    app.extensions["event_store"] = EventStore(
+        client, app.config["SESSION_KEY_PREFIX"], store.user_tag
+    )
     app.extensions["throttle"] = build_throttle(app, client)
     transport.init_app(app)
     app.config.setdefault("API_SPEC_OPTIONS", API_SPEC_OPTIONS)

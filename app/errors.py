@@ -22,12 +22,16 @@ from werkzeug.exceptions import HTTPException, InternalServerError, default_exce
 from app.exceptions import (
     EmailTaken,
     InvalidCredentials,
+    InvalidResetToken,
+    InvalidVerificationToken,
     NotAuthenticated,
     PasswordWorkBusy,
     ServiceError,
     SessionNotFound,
     Throttled,
     UsernameTaken,
+    WrongCurrentPassword,
+    WrongPassword,
 )
 from app.validation import INVALID_JSON, error_type
 
@@ -48,6 +52,10 @@ DOMAIN_ERRORS: dict[type[ServiceError], ErrorAnswer] = {
         401, "Could not validate credentials", {"WWW-Authenticate": "Bearer"}
     ),
     SessionNotFound: ErrorAnswer(404, "Session not found"),
+    WrongPassword: ErrorAnswer(400, "Password is incorrect"),
+    WrongCurrentPassword: ErrorAnswer(400, "Current password is incorrect"),
+    InvalidResetToken: ErrorAnswer(400, "Invalid or expired reset token"),
+    InvalidVerificationToken: ErrorAnswer(400, "Invalid or expired verification token"),
     Throttled: ErrorAnswer(429, "Too many attempts: try again later"),
     PasswordWorkBusy: ErrorAnswer(503, "Too busy: try again shortly", {"Retry-After": "1"}),
 }

@@ -41,3 +41,19 @@ class Throttled(ServiceError):
 
 class PasswordWorkBusy(ServiceError):
     """This host's budget for password hashing is spent for the moment."""
+
+
+class WrongPassword(ServiceError):
+    """The account's password, asked again before a sensitive change, is wrong."""
+
+
+class WrongCurrentPassword(WrongPassword):
+    """The same, when changing the password."""
+
+
+class InvalidResetToken(ServiceError):
+    """A reset token unknown, spent, expired, or issued before the password changed."""
+
+
+class InvalidVerificationToken(ServiceError):
+    """A verification token unknown, spent, expired, or for another address."""

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 
 from app.api import ErrorOut
-from app.auth import bp, service, transport
+from app.auth import bp, lifecycle, service, transport
 from app.auth.schemas import (
     CredentialsIn,
+    EmailIn,
+    EventOut,
     LogoutAllIn,
     LogoutAllOut,
+    MailedTokenIn,
     MessageOut,
+    PasswordChangedOut,
+    PasswordChangeIn,
+    PasswordIn,
+    PasswordResetIn,
     RegisterIn,
     SessionOut,
     TokenOut,
@@ -101,7 +108,7 @@ TOKEN_DOC = {
 @bp.doc(operationId="register", security=PUBLIC)
 def register(data: dict[str, str]) -> service.PublicUser:
     """Create an account. Does not log in."""
-    return service.register_user(**data, client=_client())
+    return lifecycle.register(**data, client=_client(), public_url=_public_url())
 
 
 @bp.route("/login", methods=["POST"])
@@ -161,7 +168,7 @@ def me() -> service.PublicUser:
 def logout() -> dict[str, str]:
     """End the session at once (its Redis key is deleted). Idempotent."""
     credential = transport.read_credential()
-    service.logout(credential.session_id)
+    service.logout(credential.session_id, _client())
     transport.expire_cookie(credential)
     return {"message": "Successfully logged out"}
 
@@ -186,7 +193,7 @@ def list_sessions() -> list[service.SessionView]:
 def end_session(handle: str) -> None:
     """End one of the caller's sessions at once, on every worker and host."""
     credential = transport.read_credential()
-    if service.end_session(credential.session_id, handle):
+    if service.end_session(credential.session_id, handle, _client()):
         transport.expire_cookie(credential)
 
 
@@ -201,7 +208,7 @@ def logout_all(options: dict[str, bool]) -> dict[str, Any]:
     """End every session of the account, the caller's too unless keep_current."""
     keep_current = options.get("keep_current", False)
     credential = transport.read_credential()
-    ended = service.end_all_sessions(credential.session_id, keep_current=keep_current)
+    ended = service.end_all_sessions(credential.session_id, keep_current, _client())
     if not keep_current:
         transport.expire_cookie(credential)
     message = "Logged out of every other session" if keep_current else "Logged out everywhere"
@@ -210,3 +217,114 @@ def logout_all(options: dict[str, bool]) -> dict[str, Any]:
 
 def _client() -> service.Client:
     return service.Client(ip=request.remote_addr, user_agent=request.user_agent.string or None)
+
+
+def _public_url() -> str:
+    """Where mailed links point: PUBLIC_URL, or this service's demo page."""
+    return str(current_app.config["PUBLIC_URL"] or request.host_url)
+
+
+# --- account lifecycle -----------------------------------------------------------
+
+
+@bp.route("/password/change", methods=["POST"])
+@bp.arguments(PasswordChangeIn)
+@bp.response(200, PasswordChangedOut)
+@bp.alt_response(400, schema=ErrorOut, description="Current password is incorrect")
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="changePassword", security=SESSION_AUTH)
+def change_password(data: dict[str, str]) -> dict[str, Any]:
+    """A new password. Every other session of the account ends at once."""
+    ended = lifecycle.change_password(
+        transport.read_credential().session_id,
+        data["current_password"],
+        data["new_password"],
+        _client(),
+    )
+    return {"message": "Password changed", "ended": ended}
+
+
+@bp.route("/password/forgot", methods=["POST"])
+@bp.arguments(EmailIn)
+@bp.response(202, MessageOut)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="forgotPassword", security=PUBLIC)
+def forgot_password(data: dict[str, str]) -> dict[str, str]:
+    """Mail a reset link, if the address has an account. The same answer either way."""
+    lifecycle.request_password_reset(data["email"], _client(), _public_url())
+    return {"message": "If that address has an account, a reset link is on its way"}
+
+
+@bp.route("/password/reset", methods=["POST"])
+@bp.arguments(PasswordResetIn)
+@bp.response(200, MessageOut)
+@bp.alt_response(400, schema=ErrorOut, description="Invalid or expired reset token")
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="resetPassword", security=PUBLIC)
+def reset_password(data: dict[str, str]) -> dict[str, str]:
+    """Set a new password with a mailed token. Every session of the account ends."""
+    lifecycle.reset_password(data["token"], data["new_password"], _client())
+    return {"message": "Password has been reset"}
+
+
+@bp.route("/email/verify", methods=["POST"])
+@bp.arguments(MailedTokenIn)
+@bp.response(200, UserOut)
+@bp.alt_response(400, schema=ErrorOut, description="Invalid or expired verification token")
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="verifyEmail", security=PUBLIC)
+def verify_email(data: dict[str, str]) -> service.PublicUser:
+    """Prove the address with the mailed token."""
+    return lifecycle.verify_email(data["token"], _client())
+
+
+@bp.route("/email/verify/resend", methods=["POST"])
+@bp.response(202, MessageOut)
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="resendVerification", security=SESSION_AUTH)
+def resend_verification() -> dict[str, str]:
+    """Mail a new verification link (nothing, if the address is already proved)."""
+    lifecycle.resend_verification(transport.read_credential().session_id, _client(), _public_url())
+    return {"message": "If the address is not yet verified, a new link is on its way"}
+
+
+@bp.route("/account/delete", methods=["POST"])
+@bp.arguments(PasswordIn)
+@bp.response(200, MessageOut)
+@bp.alt_response(400, schema=ErrorOut, description="Password is incorrect")
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="deleteAccount", security=SESSION_AUTH)
+def delete_account(data: dict[str, str]) -> dict[str, str]:
+    """Delete the account: every session ends, the email and username are free again."""
+    credential = transport.read_credential()
+    lifecycle.delete_account(credential.session_id, data["password"], _client())
+    transport.expire_cookie(credential)
+    return {"message": "Account deleted"}
+
+
+@bp.route("/events", methods=["GET"])
+@bp.response(200, EventOut(many=True))
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="listEvents", security=SESSION_AUTH)
+def list_events() -> list[lifecycle.EventView]:
+    """The account's own security activity, newest first (the newest 100, for 90 days)."""
+    return lifecycle.list_events(transport.read_credential().session_id)

@@ -15,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
 from app.auth.blocklist import is_common
+from app.auth.event_store import EVENT_TYPES
 from app.auth.service import Credentials
 from app.validation import (
     COMMON_PASSWORD,
@@ -132,6 +133,34 @@ class UtcDateTime(ma.fields.DateTime):
 # --- requests -----------------------------------------------------------------
 
 
+def new_password() -> Text:
+    """A password being chosen: the same rules at registration, change and reset."""
+    return Text(
+        required=True,
+        validate=[Length(max=PASSWORD_MAX_LENGTH), password_min_length, not_common],
+        metadata={
+            "example": "correct horse battery staple",
+            "description": "At least PASSWORD_MIN_LENGTH characters (see minLength)",
+            "min_length_setting": "PASSWORD_MIN_LENGTH",
+        },
+    )
+
+
+def current_password() -> Text:
+    """A password being checked: any non-empty text up to the maximum."""
+    return Text(
+        required=True,
+        validate=Length(min=1, max=PASSWORD_MAX_LENGTH),
+        metadata={"example": "correct horse battery staple"},
+    )
+
+
+MAILED_TOKEN_DOC = {
+    "description": "The token= value of the mailed link",
+    "example": "x3H_Qp1vZ8rB2mK9sT0uW4yA6cE7gI5kN3oR1tV8wXz",
+}
+
+
 class RegisterIn(Schema):
     username = Text(
         required=True,
@@ -142,15 +171,7 @@ class RegisterIn(Schema):
         metadata={"example": "johndoe"},
     )
     email = Email(required=True, metadata=EMAIL_DOC)
-    password = Text(
-        required=True,
-        validate=[Length(max=PASSWORD_MAX_LENGTH), password_min_length, not_common],
-        metadata={
-            "example": "correct horse battery staple",
-            "description": "At least PASSWORD_MIN_LENGTH characters (see minLength)",
-            "min_length_setting": "PASSWORD_MIN_LENGTH",
-        },
-    )
+    password = new_password()
 
 
 class CredentialsIn(Schema):
@@ -242,6 +263,28 @@ class LogoutAllIn(Schema):
     )
 
 
+class PasswordChangeIn(Schema):
+    current_password = current_password()
+    new_password = new_password()
+
+
+class EmailIn(Schema):
+    email = Email(required=True, metadata=EMAIL_DOC)
+
+
+class PasswordResetIn(Schema):
+    token = Text(required=True, validate=Length(min=1, max=100), metadata=MAILED_TOKEN_DOC)
+    new_password = new_password()
+
+
+class MailedTokenIn(Schema):
+    token = Text(required=True, validate=Length(min=1, max=100), metadata=MAILED_TOKEN_DOC)
+
+
+class PasswordIn(Schema):
+    password = current_password()
+
+
 # --- responses ----------------------------------------------------------------
 
 
@@ -285,3 +328,17 @@ class LogoutAllOut(Schema):
 
 class MessageOut(Schema):
     message = ma.fields.String(required=True, metadata={"example": "Successfully logged out"})
+
+
+class PasswordChangedOut(Schema):
+    message = ma.fields.String(required=True, metadata={"example": "Password changed"})
+    ended = ma.fields.Integer(
+        required=True, metadata={"description": "Other sessions ended", "example": 2}
+    )
+
+
+class EventOut(Schema):
+    type = ma.fields.String(required=True, metadata={"enum": sorted(EVENT_TYPES)})
+    at = UtcDateTime(required=True)
+    ip = ma.fields.String(required=True, allow_none=True)
+    user_agent = ma.fields.String(required=True, allow_none=True)

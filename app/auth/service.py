@@ -19,10 +19,10 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 
-from app.auth.admission import PasswordWork
+from app.auth import context
 from app.auth.confusables import email_key, username_key
 from app.auth.passwords import Hasher, burn_verify, hash_password, needs_rehash, verify_password
-from app.auth.session_store import Kind, Record, SessionStore, UserSnapshot
+from app.auth.session_store import Kind, Record, UserSnapshot
 from app.exceptions import (
     EmailTaken,
     InvalidCredentials,
@@ -33,7 +33,7 @@ from app.exceptions import (
 )
 from app.extensions import db
 from app.models import User
-from app.throttle import Bucket, Reservation, Throttle
+from app.throttle import Bucket, Reservation
 
 log = logging.getLogger(__name__)
 
@@ -88,27 +88,7 @@ class SessionView:
     current: bool
 
 
-def _hasher() -> Hasher:
-    hasher: Hasher = current_app.extensions["password_hasher"]
-    return hasher
-
-
-def _password_work() -> PasswordWork:
-    work: PasswordWork = current_app.extensions["password_work"]
-    return work
-
-
-def _throttle() -> Throttle:
-    throttle: Throttle = current_app.extensions["throttle"]
-    return throttle
-
-
-def _store() -> SessionStore:
-    store: SessionStore = current_app.extensions["session_store"]
-    return store
-
-
-def _utc(seconds: int) -> datetime:
+def utc(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
@@ -117,13 +97,13 @@ def _epoch(moment: datetime) -> int:
     return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
 
 
-def _public(user: User) -> PublicUser:
+def public_user(user: User) -> PublicUser:
     return PublicUser(
         user.id, user.username, user.email, user.created_at, user.updated_at, user.email_verified
     )
 
 
-def _snapshot(user: User) -> UserSnapshot:
+def snapshot_of(user: User) -> UserSnapshot:
     return UserSnapshot(
         username=user.username,
         email=user.email,
@@ -131,6 +111,11 @@ def _snapshot(user: User) -> UserSnapshot:
         updated_at=_epoch(user.updated_at),
         email_verified=user.email_verified,
     )
+
+
+def record_event(user_id: int, event: str, client: Client) -> None:
+    """A line in the account's own security activity (``GET /events``)."""
+    context.events().record(user_id, event, client.ip, client.user_agent)
 
 
 # --- accounts --------------------------------------------------------------------
@@ -176,7 +161,7 @@ def register_user(username: str, email: str, password: str, client: Client) -> P
     of reach, registration (which needs only the database) goes on
     unthrottled rather than failing.
     """
-    throttle = _throttle()
+    throttle = context.throttle()
     try:
         throttle.reserve(Bucket("register-ip", throttle.network(client.ip)))
     except redis.RedisError as error:
@@ -190,7 +175,7 @@ def register_user(username: str, email: str, password: str, client: Client) -> P
         email=email,
         username_key=username_key(username),
         email_key=email_key(email),
-        password_hash=_password_work().run(hash_password, password, _hasher()),
+        password_hash=context.password_work().run(hash_password, password, context.hasher()),
     )
     db.session.add(user)
     try:
@@ -204,7 +189,7 @@ def register_user(username: str, email: str, password: str, client: Client) -> P
     log.info(
         "user registered user_id=%s", user.id, extra={"event": "registered", "user_id": user.id}
     )
-    return _public(user)
+    return public_user(user)
 
 
 def identifier_form(credentials: Credentials) -> str:
@@ -222,7 +207,7 @@ def _identifier_digest(identifier: str) -> str:
     return hmac.new(key, f"identifier:{identifier}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def _reserve_password_check(user: User | None, identifier: str, client: Client) -> Reservation:
+def reserve_password_check(user: User | None, identifier: str, client: Client) -> Reservation:
     """A place for one password check in the client network's bucket and in
     the (network, account) bucket, before any check is made. An unknown
     account is counted by the normal form of what was typed.
@@ -231,14 +216,14 @@ def _reserve_password_check(user: User | None, identifier: str, client: Client) 
     request ends here with a 503, before the password is verified: right
     and wrong passwords cannot be told apart by their answers.
     """
-    throttle = _throttle()
+    throttle = context.throttle()
     network = throttle.network(client.ip)
     account = f"user:{user.id}" if user is not None else f"unknown:{identifier}"
     reservation = throttle.reserve(
         Bucket("login-ip", network), Bucket("login-account", f"{network} {account}")
     )
     if not throttle.enabled:
-        _store().ping()  # the same answer for every password while Redis is away
+        context.sessions().ping()  # the same answer for every password while Redis is away
     return reservation
 
 
@@ -250,18 +235,18 @@ def authenticate(credentials: Credentials, client: Client) -> User:
     else:
         user = _find_by_username(credentials.username or "")
     identifier = identifier_form(credentials)
-    reservation = _reserve_password_check(user, identifier, client)
-    hasher = _hasher()
+    reservation = reserve_password_check(user, identifier, client)
+    hasher = context.hasher()
     try:
         if user is None:
-            _password_work().run(burn_verify, credentials.password, hasher)
+            context.password_work().run(burn_verify, credentials.password, hasher)
             matches = False
         else:
-            matches = _password_work().run(
+            matches = context.password_work().run(
                 verify_password, credentials.password, user.password_hash, hasher
             )
     except PasswordWorkBusy:
-        _throttle().refund(reservation)  # no password was checked
+        context.throttle().refund(reservation)  # no password was checked
         raise
     if user is None:
         tried = _identifier_digest(identifier)
@@ -272,13 +257,14 @@ def authenticate(credentials: Credentials, client: Client) -> User:
         )
         raise InvalidCredentials()
     if not matches:
+        record_event(user.id, "login_failed", client)
         log.info(
             "login failed: wrong password user_id=%s",
             user.id,
             extra={"event": "login_failed", "reason": "wrong_password", "user_id": user.id},
         )
         raise InvalidCredentials()
-    _throttle().refund(reservation)  # only failures count
+    context.throttle().refund(reservation)  # only failures count
     log.info("login succeeded user_id=%s", user.id, extra={"event": "login", "user_id": user.id})
     if needs_rehash(user.password_hash, hasher):
         _rehash(user, credentials.password, hasher)
@@ -292,7 +278,7 @@ def _rehash(user: User, password: str, hasher: Hasher) -> None:
     snapshots in the user's other sessions stay true. With no password work
     to spare, it waits for the next login."""
     try:
-        user.password_hash = _password_work().run(hash_password, password, hasher)
+        user.password_hash = context.password_work().run(hash_password, password, hasher)
     except PasswordWorkBusy:
         return
     flag_modified(user, "updated_at")
@@ -313,16 +299,17 @@ def login(
     worthless (fixation).
     """
     user = authenticate(credentials, client)
-    snapshot = _snapshot(user)
-    store = _store()
+    snapshot = snapshot_of(user)
+    store = context.sessions()
     if replaces is not None:
         store.end(replaces)
     session_id = store.create(user.id, kind, client.ip, client.user_agent, snapshot)
-    return NewSession(_public(user), session_id, store.first_ttl)
+    record_event(user.id, "login", client)
+    return NewSession(public_user(user), session_id, store.first_ttl)
 
 
-def _live(session_id: str | None) -> Record:
-    record = _store().load(session_id)
+def live_record(session_id: str | None) -> Record:
+    record = context.sessions().load(session_id)
     if record is None:
         raise NotAuthenticated()
     return record
@@ -330,43 +317,44 @@ def _live(session_id: str | None) -> Record:
 
 def current_user(session_id: str | None) -> PublicUser:
     """The user of a live session, from the snapshot it holds: no database query."""
-    record = _live(session_id)
+    record = live_record(session_id)
     snapshot = record.user
     return PublicUser(
         id=record.user_id,
         username=snapshot.username,
         email=snapshot.email,
-        created_at=_utc(snapshot.created_at),
-        updated_at=_utc(snapshot.updated_at),
+        created_at=utc(snapshot.created_at),
+        updated_at=utc(snapshot.updated_at),
         email_verified=snapshot.email_verified,
     )
 
 
-def logout(session_id: str | None) -> None:
+def logout(session_id: str | None, client: Client) -> None:
     """End the session at once, if it is live. Idempotent."""
-    record = _store().end(session_id)
+    record = context.sessions().end(session_id)
     if record is not None:
         user_id = record.user_id
+        record_event(user_id, "logout", client)
         log.info("logout user_id=%s", user_id, extra={"event": "logout", "user_id": user_id})
 
 
 def list_sessions(session_id: str | None) -> list[SessionView]:
     """The caller's live sessions, newest first, each named by its handle."""
-    return sessions_of(_live(session_id).user_id, own_session_id=session_id)
+    return sessions_of(live_record(session_id).user_id, own_session_id=session_id)
 
 
 def sessions_of(user_id: int, own_session_id: str | None = None) -> list[SessionView]:
     """The account's live sessions, newest first; ``current`` marks the one
     with ``own_session_id``."""
-    store = _store()
+    store = context.sessions()
     own = store.handle_of(own_session_id)
     return [
         SessionView(
             id=info.handle,
             kind=info.kind,
-            created_at=_utc(info.created_at),
-            last_seen_at=_utc(info.last_seen_at),
-            expires_at=_utc(info.expires_at),
+            created_at=utc(info.created_at),
+            last_seen_at=utc(info.last_seen_at),
+            expires_at=utc(info.expires_at),
             ip=info.ip,
             user_agent=info.user_agent,
             current=info.handle == own,
@@ -375,15 +363,17 @@ def sessions_of(user_id: int, own_session_id: str | None = None) -> list[Session
     ]
 
 
-def end_session(session_id: str | None, handle: str) -> bool:
+def end_session(session_id: str | None, handle: str, client: Client) -> bool:
     """End one of the caller's sessions; True when it was the caller's own."""
-    end_session_of(_live(session_id).user_id, handle)
-    return handle == _store().handle_of(session_id)
+    user_id = live_record(session_id).user_id
+    end_session_of(user_id, handle)
+    record_event(user_id, "session_revoked", client)
+    return handle == context.sessions().handle_of(session_id)
 
 
 def end_session_of(user_id: int, handle: str) -> None:
     """End the account's session with this handle, or ``SessionNotFound``."""
-    if _store().revoke(user_id, handle) is None:
+    if context.sessions().revoke(user_id, handle) is None:
         raise SessionNotFound()
     log.info(
         "session revoked user_id=%s",
@@ -392,15 +382,17 @@ def end_session_of(user_id: int, handle: str) -> None:
     )
 
 
-def end_all_sessions(session_id: str | None, keep_current: bool) -> int:
+def end_all_sessions(session_id: str | None, keep_current: bool, client: Client) -> int:
     """End every session of the caller's account, or all but the caller's own."""
-    user_id = _live(session_id).user_id
-    return end_all_sessions_of(user_id, keep_session_id=session_id if keep_current else None)
+    user_id = live_record(session_id).user_id
+    ended = end_all_sessions_of(user_id, keep_session_id=session_id if keep_current else None)
+    record_event(user_id, "logout_all", client)
+    return ended
 
 
 def end_all_sessions_of(user_id: int, keep_session_id: str | None = None) -> int:
     """End every session of the account but ``keep_session_id``; how many ended."""
-    ended = _store().revoke_all(user_id, keep_session_id)
+    ended = context.sessions().revoke_all(user_id, keep_session_id)
     log.info(
         "logout everywhere user_id=%s ended=%s",
         user_id,
@@ -418,4 +410,4 @@ def delete_user(user_id: int) -> int:
         # so ending the sessions afterwards leaves none behind.
         db.session.delete(user)
         db.session.commit()
-    return _store().revoke_all(user_id)
+    return context.sessions().revoke_all(user_id)

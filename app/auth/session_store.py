@@ -72,14 +72,14 @@ def _b64(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
-def _pack_ip(ip: str | None) -> bytes | None:
+def pack_ip(ip: str | None) -> bytes | None:
     try:
         return ipaddress.ip_address(ip).packed if ip else None
     except ValueError:
         return None
 
 
-def _unpack_ip(packed: bytes | None) -> str | None:
+def unpack_ip(packed: bytes | None) -> str | None:
     return str(ipaddress.ip_address(packed)) if packed else None
 
 
@@ -100,7 +100,7 @@ USER_AGENT_DICTIONARY_V1 = (
 _PLAIN, _DEFLATED_V1 = 0, 1
 
 
-def _pack_user_agent(user_agent: str | None) -> bytes | None:
+def pack_user_agent(user_agent: str | None) -> bytes | None:
     if not user_agent:
         return None
     text = user_agent[:USER_AGENT_MAX].encode("utf-8", "replace")
@@ -111,7 +111,7 @@ def _pack_user_agent(user_agent: str | None) -> bytes | None:
     return bytes([_PLAIN]) + text
 
 
-def _unpack_user_agent(packed: bytes | None) -> str | None:
+def unpack_user_agent(packed: bytes | None) -> str | None:
     """The stored User-Agent; None for none, or for anything this version cannot read."""
     if not packed:
         return None
@@ -149,7 +149,7 @@ class Record(msgspec.Struct, array_like=True):
     ip: bytes | None
     verifier: bytes
     user: UserSnapshot
-    user_agent: bytes | None  # see _pack_user_agent
+    user_agent: bytes | None  # see pack_user_agent
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -244,10 +244,10 @@ class SessionStore:
                 kind=KINDS.index(kind),
                 created_at=now,
                 last_seen_at=now,
-                ip=_pack_ip(ip),
+                ip=pack_ip(ip),
                 verifier=_verifier(secret),
                 user=user,
-                user_agent=_pack_user_agent(user_agent),
+                user_agent=pack_user_agent(user_agent),
             )
             with self.client.pipeline(transaction=True) as pipe:
                 pipe.set(self._session_key(tag, selector), _encode(record),
@@ -276,7 +276,7 @@ class SessionStore:
         raw = self.client.execute_command("GETEX", key, "EX", self.idle_timeout)
         if raw is None:
             return None
-        record = _decode_record(raw)
+        record = decode_record(raw)
         if record is None:  # not something we wrote: never trust it
             self.client.delete(key)
             return None
@@ -328,7 +328,7 @@ class SessionStore:
         now = int(self.clock())
         sessions, gone = [], []
         for selector, raw, ttl in zip(selectors, replies[::2], replies[1::2], strict=True):
-            record = _decode_record(raw) if raw is not None else None
+            record = decode_record(raw) if raw is not None else None
             if record is None or record.user_id != user_id or ttl < 0:
                 gone.append(selector)
                 continue
@@ -340,13 +340,34 @@ class SessionStore:
                     created_at=record.created_at,
                     last_seen_at=record.last_seen_at,
                     expires_at=now + ttl,
-                    ip=_unpack_ip(record.ip),
-                    user_agent=_unpack_user_agent(record.user_agent),
+                    ip=unpack_ip(record.ip),
+                    user_agent=unpack_user_agent(record.user_agent),
                 )
             )
         if gone:
             self.client.zrem(index, *gone)
         return sessions
+
+    def update_user(self, user_id: int, user: UserSnapshot) -> int:
+        """Write a new snapshot of the user into each of its live sessions
+        (``SET … XX KEEPTTL``: a session ended meanwhile stays ended). How many."""
+        tag = self.user_tag(user_id)
+        keys = [
+            self._session_key(tag, member.decode())
+            for member in self.client.zrange(self._index_key(tag, user_id), 0, -1)
+        ]
+        if not keys:
+            return 0
+        updated = 0
+        with self.client.pipeline(transaction=False) as pipe:
+            for key, raw in zip(keys, self.client.mget(keys), strict=True):
+                record = decode_record(raw) if raw is not None else None
+                if record is not None and record.user_id == user_id:
+                    record.user = user
+                    pipe.set(key, _encode(record), xx=True, keepttl=True)
+                    updated += 1
+            pipe.execute()
+        return updated
 
     def revoke(self, user_id: int, handle: str) -> SessionInfo | None:
         """End the user's session with this handle; None if they have none such."""
@@ -387,7 +408,7 @@ def _parse(session_id: str | None) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
-def _decode_record(raw: bytes) -> Record | None:
+def decode_record(raw: bytes) -> Record | None:
     try:
         return _decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError):

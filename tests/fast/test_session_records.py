@@ -12,9 +12,9 @@ from app.auth.session_store import (
     USER_AGENT_MAX,
     Record,
     UserSnapshot,
-    _pack_ip,
-    _pack_user_agent,
-    _unpack_user_agent,
+    pack_ip,
+    pack_user_agent,
+    unpack_user_agent,
 )
 
 BROWSERS = [
@@ -34,33 +34,33 @@ BROWSERS = [
 
 @given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=3 * USER_AGENT_MAX))
 def test_any_user_agent_reads_back_as_its_first_128_characters(user_agent: str) -> None:
-    packed = _pack_user_agent(user_agent)
+    packed = pack_user_agent(user_agent)
     if not user_agent:
         assert packed is None
         return
     assert packed is not None
-    assert _unpack_user_agent(packed) == user_agent[:USER_AGENT_MAX]
+    assert unpack_user_agent(packed) == user_agent[:USER_AGENT_MAX]
     # Never more than the text itself plus the version byte.
     assert len(packed) <= len(user_agent[:USER_AGENT_MAX].encode()) + 1
 
 
 def test_browser_user_agents_take_a_fraction_of_their_length() -> None:
     for user_agent in BROWSERS:
-        packed = _pack_user_agent(user_agent)
+        packed = pack_user_agent(user_agent)
         assert packed is not None
         assert packed[0] == 1  # deflated with the dictionary
         assert len(packed) <= 40 < len(user_agent), (len(packed), user_agent)
-        assert _unpack_user_agent(packed) == user_agent[:USER_AGENT_MAX]
+        assert unpack_user_agent(packed) == user_agent[:USER_AGENT_MAX]
 
 
 def test_text_deflate_cannot_shrink_is_kept_as_it_is() -> None:
     for short in ("curl/8.5.0", "python-requests/2.32.3", "é"):
-        assert _pack_user_agent(short) == b"\x00" + short.encode()
+        assert pack_user_agent(short) == b"\x00" + short.encode()
 
 
 @pytest.mark.parametrize("stored", [b"", b"\x07whatever", b"\x01not deflate at all \xff\xfe"])
 def test_what_cannot_be_read_reads_as_no_user_agent(stored: bytes) -> None:
-    assert _unpack_user_agent(stored) is None
+    assert unpack_user_agent(stored) is None
 
 
 def test_a_browser_session_record_fits_the_smallest_redis_size_class() -> None:
@@ -73,7 +73,7 @@ def test_a_browser_session_record_fits_the_smallest_redis_size_class() -> None:
         kind=0,
         created_at=1_763_900_000,
         last_seen_at=1_763_900_000,
-        ip=_pack_ip("203.0.113.7"),
+        ip=pack_ip("203.0.113.7"),
         verifier=bytes(16),
         user=UserSnapshot(
             "firstname_lastname",
@@ -82,6 +82,6 @@ def test_a_browser_session_record_fits_the_smallest_redis_size_class() -> None:
             1_763_000_000,
             False,
         ),
-        user_agent=_pack_user_agent(BROWSERS[1]),
+        user_agent=pack_user_agent(BROWSERS[1]),
     )
     assert len(msgspec.msgpack.encode(record)) <= 156
