@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import limits
 
@@ -73,6 +75,35 @@ def _old_peppers(env: Mapping[str, str]) -> dict[str, str]:
     return peppers
 
 
+def _smtp_url_problem(url: str) -> str | None:
+    """Why ``SMTP_URL`` cannot work, in a few words; None when it can.
+
+    ``smtp://[user:pass@]host[:port][?starttls=true]`` or ``smtps://…`` (the
+    parser that uses it is ``app.mail.SmtpTransport``).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in {"smtp", "smtps"}:
+        return f"must start with smtp:// or smtps://, got {parts.scheme or 'no'} scheme"
+    try:
+        port = parts.port
+    except ValueError:
+        return "has a port that is not a number from 1 to 65535"
+    if port == 0:
+        return "has a port that is not a number from 1 to 65535"
+    if not parts.hostname:
+        return "names no host"
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = set(query) - {"starttls"}
+    if unknown:
+        return f"has unknown parameters: {', '.join(sorted(unknown))} (only starttls)"
+    starttls = query.get("starttls", ["false"])
+    if len(starttls) != 1 or starttls[0].lower() not in {"true", "false"}:
+        return "starttls must be true or false"
+    if parts.scheme == "smtps" and starttls[0].lower() == "true":
+        return "smtps:// is TLS from the start: starttls=true applies to smtp:// only"
+    return None
+
+
 def instance_secret(name: str) -> str:
     """A random secret kept in instance/ (mode 600), made on first use.
 
@@ -93,6 +124,9 @@ class Config:
 
     ENV_NAME = "base"
     DEFAULT_BCRYPT_ROUNDS = 12
+    # The mail outbox's delivery thread runs in every service process but the
+    # fast tests' (which call Outbox.deliver_due themselves).
+    DEFAULT_MAIL_DELIVERY_THREAD = True
     # Off outside production so the front-end contract's example passwords work.
     DEFAULT_BLOCKLIST_ENABLED = False
     DEFAULT_LOG_FORMAT = "text"
@@ -161,6 +195,19 @@ class Config:
         # Bounded waits: an unreachable Redis must answer 503 quickly, not hang.
         self.REDIS_SOCKET_TIMEOUT = _float(env, "REDIS_SOCKET_TIMEOUT", 1.0)
 
+        # Mail (app/mail.py): SMTP, or the log when SMTP_URL is unset.
+        self.SMTP_URL: str | None = env.get("SMTP_URL") or None
+        self.MAIL_FROM = env.get("MAIL_FROM") or "Auth service <no-reply@localhost>"
+        # Where links in mail point; unset: the service's own demo page.
+        self.PUBLIC_URL: str | None = (env.get("PUBLIC_URL") or "").rstrip("/") or None
+        self.MAIL_MAX_AGE = _int(env, "MAIL_MAX_AGE", 86400)
+        self.MAIL_POLL_INTERVAL = _float(env, "MAIL_POLL_INTERVAL", 1.0)
+        self.MAIL_SMTP_TIMEOUT = _float(env, "MAIL_SMTP_TIMEOUT", 10.0)
+        self.MAIL_KEY_PREFIX = env.get("MAIL_KEY_PREFIX") or "mail:"
+        self.MAIL_DELIVERY_THREAD = _bool(
+            env, "MAIL_DELIVERY_THREAD", self.DEFAULT_MAIL_DELIVERY_THREAD
+        )
+
         # flask-smorest / OpenAPI
         self.API_TITLE = "Auth service"
         self.API_VERSION = "1.0.0"
@@ -205,6 +252,35 @@ class Config:
                 ) from None
         if not 1 <= self.PASSWORD_MIN_LENGTH <= 1024:
             raise ConfigurationError("PASSWORD_MIN_LENGTH must be between 1 and 1024")
+        self.validate_mail()
+
+    def validate_mail(self) -> None:
+        if self.SMTP_URL is not None:
+            problem = _smtp_url_problem(self.SMTP_URL)
+            if problem:
+                # The URL may hold a password: it is never repeated in the message.
+                raise ConfigurationError(f"SMTP_URL {problem}")
+        if "@" not in parseaddr(self.MAIL_FROM)[1] or any(c in self.MAIL_FROM for c in "\r\n"):
+            raise ConfigurationError(
+                f"MAIL_FROM must be an address like 'Name <no-reply@example.com>', "
+                f"got {self.MAIL_FROM!r}"
+            )
+        public = urlsplit(self.PUBLIC_URL or "")
+        if self.PUBLIC_URL is not None and (
+            public.scheme not in {"http", "https"} or not public.netloc
+        ):
+            raise ConfigurationError(
+                f"PUBLIC_URL must look like https://auth.example.com, got {self.PUBLIC_URL!r}"
+            )
+        if not 60 <= self.MAIL_MAX_AGE <= 30 * 86400:
+            raise ConfigurationError("MAIL_MAX_AGE must be between 60 and 2592000 seconds")
+        if not 0.05 <= self.MAIL_POLL_INTERVAL <= 60:
+            raise ConfigurationError("MAIL_POLL_INTERVAL must be between 0.05 and 60 seconds")
+        # A send must end well within the outbox's 120-second claim.
+        if not 1 <= self.MAIL_SMTP_TIMEOUT <= 30:
+            raise ConfigurationError("MAIL_SMTP_TIMEOUT must be between 1 and 30 seconds")
+        if "{" in self.MAIL_KEY_PREFIX or "}" in self.MAIL_KEY_PREFIX:
+            raise ConfigurationError("MAIL_KEY_PREFIX must not contain { or }")
 
 
 class DevelopmentConfig(Config):
@@ -230,6 +306,7 @@ class TestingConfig(Config):
 
     ENV_NAME = "testing"
     DEFAULT_BCRYPT_ROUNDS = 4
+    DEFAULT_MAIL_DELIVERY_THREAD = False
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)

@@ -20,6 +20,7 @@ from app.auth.session_store import SessionStore
 from app.auth.token_store import TokenStore
 from app.errors import register_error_handlers
 from app.extensions import api, db, migrate
+from app.mail import register_mail
 from app.throttle import Throttle
 from config import INSTANCE_DIR, Config, config_from_env
 
@@ -43,6 +44,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     register_logging(app)
     register_extensions(app)
+    register_mail(app)
     register_blueprints(app)
     register_error_handlers(app)
     app.after_request(_no_type_without_content)
