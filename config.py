@@ -155,9 +155,6 @@ class Config:
         # Mailed tokens: how long a reset link and a verification link work.
         self.PASSWORD_RESET_TTL = _int(env, "PASSWORD_RESET_TTL", 3600)
         self.EMAIL_VERIFY_TTL = _int(env, "EMAIL_VERIFY_TTL", 3 * 86400)
-        # Where mailed links point (they end in reset-password?token=… and
-        # verify-email?token=…); default: this service's own demo page.
-        self.PUBLIC_URL: str | None = env.get("PUBLIC_URL") or None
 
         self.SESSION_IDLE_TIMEOUT = _int(env, "SESSION_IDLE_TIMEOUT", 1800)
         self.SESSION_MAX_AGE = _int(env, "SESSION_MAX_AGE", 86400)
@@ -231,8 +228,6 @@ class Config:
             raise ConfigurationError("TRUSTED_PROXY_HOPS must be between 0 and 5")
         if self.PASSWORD_RESET_TTL <= 0 or self.EMAIL_VERIFY_TTL <= 0:
             raise ConfigurationError("PASSWORD_RESET_TTL and EMAIL_VERIFY_TTL must be positive")
-        if self.PUBLIC_URL is not None and not self.PUBLIC_URL.startswith(("https://", "http://")):
-            raise ConfigurationError(f"PUBLIC_URL must be an http(s) URL, got {self.PUBLIC_URL!r}")
         if not 1 <= self.PASSWORD_WORK_SLOTS <= 256:
             raise ConfigurationError("PASSWORD_WORK_SLOTS must be between 1 and 256")
         if not 0 <= self.PASSWORD_WORK_WAIT <= 10:

@@ -276,6 +276,18 @@ class Outbox:
         self.wakeup.set()
         return message_id
 
+    def decoy(self) -> None:
+        """The Redis work of ``enqueue``, for no message: what a request that
+        must not reveal whether it mailed anyone (forgot password) does
+        instead. Writes only a key that expires at once, and nothing to deliver."""
+        key = f"{self.prefix}{{mail}}:decoy:{secrets.token_hex(16)}"
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"c": secrets.token_bytes(64), "t": _ms(self.clock()), "n": 0})
+            pipe.expire(key, 1)
+            pipe.zadd(key + ":due", {key: 0})
+            pipe.expire(key + ":due", 1)
+            pipe.execute()
+
     def pending(self) -> int:
         """Messages queued and not yet sent or given up (claimed ones included)."""
         return int(self.client.zcard(self.due_key))

@@ -144,8 +144,13 @@ class SessionKeys:
         return sorted(key.decode() for key in self.redis.scan_iter(match=self.prefix + "*"))
 
     def all(self) -> list[str]:
-        """Session keys, without the per-user indexes (``{tag}:u<user id>``)."""
-        return [key for key in self.everything() if not re.search(r"\}:u\d+$", key)]
+        """Session keys (``{tag}:<selector>``), without the per-user indexes,
+        activity lists or mailed tokens that share the prefix."""
+        return [key for key in self.everything() if re.search(r"\}:[A-Za-z0-9_-]{16}$", key)]
+
+    def sessions_and_indexes(self) -> list[str]:
+        """What the session store keeps: session keys and per-user indexes."""
+        return sorted(self.all() + self.indexes())
 
     def indexes(self) -> list[str]:
         return [key for key in self.everything() if re.search(r"\}:u\d+$", key)]

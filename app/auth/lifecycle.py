@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
+import redis
 from flask import current_app
 
 from app.auth import context, notices
@@ -100,8 +101,13 @@ def register(
     """Create the account and mail it the link that proves its address."""
     created = register_user(username, email, password, client)
     user = db.session.get(User, created.id)  # in the session already: no query
-    if user is not None:
-        send_verification(user, public_url)
+    try:
+        if user is not None:
+            send_verification(user, public_url)
+    except redis.RedisError as error:
+        # Registration needs only the database; the link can be sent again
+        # (POST /email/verify/resend) once Redis is back.
+        log.warning("verification mail not queued: %s", error.__class__.__name__)
     return created
 
 
@@ -144,7 +150,7 @@ def request_password_reset(email: str, client: Client, public_url: str) -> None:
         # The same Redis work as below, for nobody: a token and a mail's
         # worth of writes that expire unread.
         tokens.decoy(ttl)
-        tokens.decoy(ttl)
+        current_app.extensions["outbox"].decoy()
         log.info("password reset asked for an unknown address", extra={"event": "reset_unknown"})
         return
     binding = tokens.binding_of_password(user.password_hash)
@@ -187,7 +193,8 @@ def reset_password(token: str, new_password: str, client: Client) -> None:
 
 def send_verification(user: User, public_url: str) -> None:
     ttl = current_app.config["EMAIL_VERIFY_TTL"]
-    token = context.tokens().issue("verify", user.id, user.email, ttl)
+    tokens = context.tokens()
+    token = tokens.issue("verify", user.id, tokens.binding_of_email(user.email), ttl)
     link = _link(public_url, "verify-email", token)
     _mail(notices.verify_address(user.email, user.username, link, ttl // 3600))
 
@@ -207,9 +214,10 @@ def resend_verification(session_id: str | None, client: Client, public_url: str)
 def verify_email(token: str, client: Client) -> PublicUser:
     """Spend the token and mark the address proved; the snapshot of the
     user in every live session says so at once."""
-    redeemed = context.tokens().redeem("verify", token)
+    tokens = context.tokens()
+    redeemed = tokens.redeem("verify", token)
     user = db.session.get(User, redeemed.user_id) if redeemed else None
-    if redeemed is None or user is None or redeemed.binding != user.email:
+    if redeemed is None or user is None or redeemed.binding != tokens.binding_of_email(user.email):
         raise InvalidVerificationToken()
     if not user.email_verified:
         user.email_verified = True

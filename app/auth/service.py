@@ -410,4 +410,5 @@ def delete_user(user_id: int) -> int:
         # so ending the sessions afterwards leaves none behind.
         db.session.delete(user)
         db.session.commit()
+    context.events().forget(user_id)
     return context.sessions().revoke_all(user_id)

@@ -14,7 +14,8 @@ when that state changes by any route, with no index to clean up:
 
 * reset: an HMAC of the password hash at issue. Any password change, by
   change, reset or re-hash at login, makes a new hash, and the token fails.
-* verification: the address it was sent to. A changed address fails it.
+* verification: an HMAC of the address it was sent to. A changed address
+  fails it.
 
 Single-key commands only: a token key may live on any Redis Cluster slot.
 """
@@ -62,10 +63,18 @@ class TokenStore:
         mac = hmac.new(self.secret, f"mailed-token:{token}".encode(), hashlib.sha256)
         return f"{self.prefix}token:{base64.urlsafe_b64encode(mac.digest()).decode().rstrip('=')}"
 
+    def _binding(self, kind: str, value: str) -> str:
+        mac = hmac.new(self.secret, f"{kind}:{value}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(mac.digest()[:16]).decode().rstrip("=")
+
     def binding_of_password(self, password_hash: str) -> str:
         """What a reset token is bound to: the password hash, keyed, shortened."""
-        mac = hmac.new(self.secret, f"password:{password_hash}".encode(), hashlib.sha256)
-        return base64.urlsafe_b64encode(mac.digest()[:16]).decode().rstrip("=")
+        return self._binding("password", password_hash)
+
+    def binding_of_email(self, email: str) -> str:
+        """What a verification token is bound to: the address, keyed (no
+        address is readable from Redis)."""
+        return self._binding("email", email)
 
     def issue(self, purpose: Purpose, user_id: int, binding: str, ttl: int) -> str:
         """A new token for ``user_id``; only its HMAC is stored, for ``ttl`` seconds."""

@@ -63,7 +63,9 @@ class TestOpenApi:
         ]
         assert sorted(ids) == sorted(
             ["healthz", "readyz", "register", "login", "token", "me", "logout",
-             "listSessions", "endSession", "logoutAll"]
+             "listSessions", "endSession", "logoutAll", "changePassword", "forgotPassword",
+             "resetPassword", "verifyEmail", "resendVerification", "deleteAccount",
+             "listEvents"]
         )  # fmt: skip
 
     def test_public_operations_say_so(self, spec: dict[str, Any]) -> None:

@@ -168,7 +168,7 @@ class TestLogoutAll:
         assert response.status_code == 200
         assert response.json == {"message": "Logged out everywhere", "ended": 3}
         assert "session=;" in response.headers["Set-Cookie"]
-        assert keys.everything() == []
+        assert keys.sessions_and_indexes() == []
         assert [devices.me(who) for who in ("laptop", "phone", "script")] == [401, 401, 401]
 
     def test_by_bearer_with_an_empty_json_body(self, devices: Devices, keys: SessionKeys) -> None:
@@ -181,7 +181,7 @@ class TestLogoutAll:
         assert response.status_code == 200
         assert response.json["ended"] == 3  # type: ignore[index]
         assert "Set-Cookie" not in response.headers
-        assert keys.everything() == []
+        assert keys.sessions_and_indexes() == []
 
     def test_keep_current_keeps_exactly_the_caller(
         self, devices: Devices, keys: SessionKeys
@@ -235,7 +235,7 @@ class TestLogoutAll:
         assert devices.laptop.post(f"{API}/logout-all").status_code == 200
         for thread in threads:
             thread.join()
-        assert keys.everything() == []
+        assert keys.sessions_and_indexes() == []
 
 
 def test_all_three_need_a_session(client: FlaskClient) -> None:
@@ -288,7 +288,7 @@ class TestCli:
         result = app.test_cli_runner().invoke(args=["sessions", "revoke", "john@example.com"])
         assert result.exit_code == 0, result.output
         assert result.output.strip() == "ended 3 session(s) of john@example.com (user 1)"
-        assert keys.everything() == []
+        assert keys.sessions_and_indexes() == []
         assert [devices.me(who) for who in ("laptop", "phone", "script")] == [401, 401, 401]
 
     def test_revoke_one_by_handle(self, app: Flask, devices: Devices) -> None:
@@ -310,7 +310,7 @@ class TestCli:
         result = runner.invoke(args=["users", "delete", "john@example.com", "--yes"])
         assert result.exit_code == 0, result.output
         assert result.output.strip() == "deleted user 1 (john@example.com) and ended 3 session(s)"
-        assert keys.everything() == []
+        assert keys.sessions_and_indexes() == []
         assert [devices.me(who) for who in ("laptop", "phone", "script")] == [401, 401, 401]
         assert db.session.scalar(select(func.count()).select_from(User)) == 0
 

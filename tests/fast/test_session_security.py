@@ -55,7 +55,7 @@ class TestLifecycle:
         auth.client.get(f"{API}/me", headers=bearer(tokens[0]))
         auth.client.post(f"{API}/logout", headers=bearer(tokens[1]))
         assert len(keys.all()) == 3
-        assert len(keys.everything()) == 4  # and the user's index
+        assert len(keys.sessions_and_indexes()) == 4  # and the user's index
         assert all(keys.redis.ttl(key) > 0 for key in keys.everything())
 
     def test_a_foreign_value_under_our_prefix_is_not_a_session(
