@@ -1,8 +1,10 @@
 """Configuration: one base class and one class per environment (docs/API.md, Configuration).
 
-Every value comes from the environment. Production has no defaults for
-secrets or service URLs: a missing one stops the process at start-up with a
-one-line message, instead of silently using something insecure.
+Every value comes from the environment. ``APP_ENV`` unset means production:
+a process nobody configured must not quietly run with development settings.
+Production has no defaults for secrets or service URLs and refuses weak
+settings: each stops the process at start-up with a one-line message,
+instead of silently running with something insecure.
 """
 
 from __future__ import annotations
@@ -197,6 +199,9 @@ class ProductionConfig(Config):
     DEFAULT_LOG_FORMAT = "json"
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        env = os.environ if env is None else env
+        # Named in the refusal, so that a forgotten APP_ENV reads as one.
+        self._app_env_defaulted = not (env.get("APP_ENV") or "").strip()
         super().__init__(env)
         self.SESSION_COOKIE_SECURE = True
 
@@ -213,9 +218,13 @@ class ProductionConfig(Config):
             if not value
         ]
         if missing:
-            raise ConfigurationError(
-                f"APP_ENV=production needs {', '.join(missing)} in the environment"
-            )
+            names = ", ".join(missing)
+            if self._app_env_defaulted:
+                raise ConfigurationError(
+                    f"APP_ENV is unset, so production: needs {names} in the environment "
+                    "(or set APP_ENV=development)"
+                )
+            raise ConfigurationError(f"APP_ENV=production needs {names} in the environment")
         for name, value in (
             ("SECRET_KEY", self.SECRET_KEY),
             ("PASSWORD_PEPPER", self.PASSWORD_PEPPER),
@@ -235,9 +244,9 @@ CONFIGS: dict[str, type[Config]] = {
 
 
 def config_from_env(env: Mapping[str, str] | None = None) -> Config:
-    """Build the configuration named by ``APP_ENV`` (default: development)."""
+    """Build the configuration named by ``APP_ENV`` (unset or empty: production)."""
     env = os.environ if env is None else env
-    name = (env.get("APP_ENV") or "development").strip().lower()
+    name = (env.get("APP_ENV") or "").strip().lower() or "production"
     try:
         config_class = CONFIGS[name]
     except KeyError:

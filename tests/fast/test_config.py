@@ -31,13 +31,37 @@ PRODUCTION = {
 }
 
 
-def test_default_is_development_with_local_services() -> None:
-    config = config_from_env({})
+UNSET_MEANS_PRODUCTION = (
+    "APP_ENV is unset, so production: needs SECRET_KEY, PASSWORD_PEPPER, DATABASE_URL, "
+    "REDIS_URL in the environment (or set APP_ENV=development)"
+)
+
+
+def test_development_uses_local_services() -> None:
+    config = config_from_env({"APP_ENV": "development"})
     assert isinstance(config, DevelopmentConfig)
     assert config.SQLALCHEMY_DATABASE_URI.endswith("instance/auth.sqlite3")  # type: ignore[union-attr]
     assert f"unix://{EMBEDDED_REDIS_SOCKET}" == config.REDIS_URL
     assert config.BCRYPT_ROUNDS == 12
     assert config.SESSION_COOKIE_SECURE is False
+
+
+@pytest.mark.parametrize("app_env", [None, "", "  "])
+def test_app_env_unset_means_production_which_refuses_without_secrets(
+    app_env: str | None,
+) -> None:
+    """A process nobody configured must not run with development settings."""
+    env = {} if app_env is None else {"APP_ENV": app_env}
+    with pytest.raises(ConfigurationError) as refused:
+        config_from_env(env)
+    assert str(refused.value) == UNSET_MEANS_PRODUCTION
+
+
+def test_app_env_unset_with_production_settings_is_production() -> None:
+    config = config_from_env({k: v for k, v in PRODUCTION.items() if k != "APP_ENV"})
+    assert isinstance(config, ProductionConfig)
+    assert config.SESSION_COOKIE_SECURE is True
+    assert config.PASSWORD_BLOCKLIST_ENABLED is True
 
 
 def test_every_documented_variable_is_read() -> None:
@@ -138,6 +162,17 @@ def test_password_min_length_applies_to_registration(redis: Any) -> None:
     )
     assert response.status_code == 422
     assert response.json["detail"][0]["msg"] == "ensure this value has at least 12 characters"  # type: ignore[index]
+
+
+def test_wsgi_without_app_env_refuses_to_start_as_production() -> None:
+    """`flask --app wsgi …` or gunicorn started with nothing set: production's refusal."""
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"configuration error: {UNSET_MEANS_PRODUCTION}"]
 
 
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
