@@ -139,8 +139,7 @@ class Config:
         self.OPENAPI_VERSION = "3.0.3"
         self.OPENAPI_URL_PREFIX = "/"
         self.OPENAPI_JSON_PATH = "openapi.json"
-        self.OPENAPI_SWAGGER_UI_PATH = "/docs"
-        self.OPENAPI_SWAGGER_UI_URL = "/docs/assets/"
+        # /docs is app/docs.py's own page, not flask-smorest's (which needs inline script).
 
         self.validate()
 
