@@ -86,6 +86,7 @@ class Config:
     # Off outside production so the front-end contract's example passwords work.
     DEFAULT_BLOCKLIST_ENABLED = False
     DEFAULT_LOG_FORMAT = "text"
+    DEFAULT_HSTS_ENABLED = False
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
@@ -107,6 +108,8 @@ class Config:
         self.SESSION_COOKIE_NAME = env.get("SESSION_COOKIE_NAME") or "session"
         self.SESSION_COOKIE_SECURE = _bool(env, "SESSION_COOKIE_SECURE", False)
         self.CORS_ORIGINS = _list(env, "CORS_ORIGINS")
+        # Strict-Transport-Security on every response (app/security.py).
+        self.HSTS_ENABLED = _bool(env, "HSTS_ENABLED", self.DEFAULT_HSTS_ENABLED)
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)
         self.RATELIMIT_ENABLED = _bool(env, "RATELIMIT_ENABLED", True)
         self.RATELIMIT_KEY_PREFIX = env.get("RATELIMIT_KEY_PREFIX") or "ratelimit"
@@ -196,6 +199,7 @@ class ProductionConfig(Config):
     ENV_NAME = "production"
     DEFAULT_BLOCKLIST_ENABLED = True
     DEFAULT_LOG_FORMAT = "json"
+    DEFAULT_HSTS_ENABLED = True
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env

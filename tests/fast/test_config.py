@@ -61,6 +61,7 @@ def test_app_env_unset_with_production_settings_is_production() -> None:
     config = config_from_env({k: v for k, v in PRODUCTION.items() if k != "APP_ENV"})
     assert isinstance(config, ProductionConfig)
     assert config.SESSION_COOKIE_SECURE is True
+    assert config.HSTS_ENABLED is True
     assert config.PASSWORD_BLOCKLIST_ENABLED is True
 
 
@@ -77,6 +78,7 @@ def test_every_documented_variable_is_read() -> None:
             "MAX_CONTENT_LENGTH": "1024",
             "RATELIMIT_ENABLED": "false",
             "LOG_LEVEL": "warning",
+            "HSTS_ENABLED": "false",
         }
     )
     assert config.BCRYPT_ROUNDS == 11
@@ -88,6 +90,7 @@ def test_every_documented_variable_is_read() -> None:
     assert config.MAX_CONTENT_LENGTH == 1024
     assert config.RATELIMIT_ENABLED is False
     assert config.LOG_LEVEL == "WARNING"
+    assert config.HSTS_ENABLED is False
 
 
 def test_production_forces_secure_cookies() -> None:
@@ -188,3 +191,20 @@ def test_wsgi_refuses_to_start_with_one_line(missing: str) -> None:
     assert result.stderr.splitlines() == [
         f"configuration error: APP_ENV=production needs {missing} in the environment"
     ]
+
+
+# --- HSTS ---
+
+
+@pytest.mark.parametrize(
+    ("env", "enabled"),
+    [
+        ({}, True),
+        ({"HSTS_ENABLED": "false"}, False),
+        ({"APP_ENV": "development"}, False),
+        ({"APP_ENV": "testing"}, False),
+        ({"APP_ENV": "development", "HSTS_ENABLED": "true"}, True),
+    ],
+)
+def test_hsts_is_on_by_default_in_production_only(env: dict[str, str], enabled: bool) -> None:
+    assert config_from_env({**PRODUCTION, **env}).HSTS_ENABLED is enabled

@@ -7,14 +7,104 @@ are in test_config.py."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 
+import fakeredis
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
-from app import docs
+from app import create_app, docs
+from app.extensions import db
+from app.security import API_POLICY
+from app.web import PAGE_POLICY
+from config import config_from_env
+from tests.conftest import API
+
+PRODUCTION = {
+    "APP_ENV": "production",
+    "SECRET_KEY": "k" * 48,
+    "PASSWORD_PEPPER": "p" * 48,
+    "DATABASE_URL": "postgresql+psycopg://auth@db/auth",
+    "REDIS_URL": "redis://cache:6379/0",
+}
+HSTS = "max-age=63072000; includeSubDomains"
+USER = {"username": "ann", "email": "ann@example.com", "password": "Tr0ub4dor&3-horse"}
+CREDENTIALS = {"email": USER["email"], "password": USER["password"]}
+
+
+@pytest.fixture
+def build() -> Iterator[Callable[..., Flask]]:
+    """An app from ``APP_ENV`` and the environment given, on fakeredis and SQLite."""
+    contexts = []
+
+    def make(**env: str) -> Flask:
+        config = config_from_env({**PRODUCTION, **env})
+        # Test plumbing after validation, not settings production would accept.
+        config.REDIS_CLIENT = fakeredis.FakeRedis()  # type: ignore[attr-defined]
+        config.SQLALCHEMY_DATABASE_URI = "sqlite://"
+        config.BCRYPT_ROUNDS = 4
+        config.RATELIMIT_ENABLED = False
+        app = create_app(config)
+        context = app.app_context()
+        context.push()
+        contexts.append(context)
+        db.create_all()
+        return app
+
+    yield make
+    for context in reversed(contexts):
+        db.session.remove()
+        context.pop()
+
+
+def https_client(app: Flask) -> FlaskClient:
+    client = app.test_client()
+    client.environ_base["wsgi.url_scheme"] = "https"  # as production is reached
+    return client
+
+
+PATHS = ["/healthz", f"{API}/me", "/nope", "/docs", "/", "/openapi.json", "/static/app.js"]
+
+
+class TestHsts:
+    @pytest.mark.parametrize("path", PATHS)
+    def test_on_every_production_response(self, build: Callable[..., Flask], path: str) -> None:
+        response = build().test_client().get(path)
+        assert response.headers["Strict-Transport-Security"] == HSTS
+        response.close()
+
+    @pytest.mark.parametrize(
+        "env", [{"HSTS_ENABLED": "false"}, {"APP_ENV": "development"}, {"APP_ENV": "testing"}]
+    )
+    def test_absent_when_off(self, build: Callable[..., Flask], env: dict[str, str]) -> None:
+        client = build(**env).test_client()
+        for path in PATHS:
+            response = client.get(path)
+            assert "Strict-Transport-Security" not in response.headers, path
+            response.close()
 
 
 class TestContentSecurityPolicy:
+    @pytest.mark.parametrize(
+        "path", ["/healthz", "/readyz", f"{API}/me", "/nope", "/openapi.json", "/static/app.js"]
+    )
+    def test_json_and_everything_that_is_not_a_page_loads_nothing(
+        self, client: FlaskClient, path: str
+    ) -> None:
+        response = client.get(path)
+        assert response.headers["Content-Security-Policy"] == API_POLICY
+        assert API_POLICY == "default-src 'none'; frame-ancestors 'none'"
+        response.close()
+
+    def test_an_error_from_a_post_too(self, client: FlaskClient) -> None:
+        response = client.post(f"{API}/login", json={})
+        assert response.status_code == 422
+        assert response.headers["Content-Security-Policy"] == API_POLICY
+
+    def test_the_demo_page_keeps_its_own(self, client: FlaskClient) -> None:
+        assert client.get("/").headers["Content-Security-Policy"] == PAGE_POLICY
+
     def test_docs_allows_no_inline_code_and_has_none(self, client: FlaskClient) -> None:
         page = client.get("/docs")
         policy = page.headers["Content-Security-Policy"]
