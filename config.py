@@ -20,6 +20,8 @@ INSTANCE_DIR = BASE_DIR / "instance"
 EMBEDDED_REDIS_SOCKET = INSTANCE_DIR / "redis.sock"
 
 MIN_SECRET_KEY_LENGTH = 32
+# Cookie name prefixes browsers enforce: such a cookie without Secure is dropped.
+SECURE_ONLY_COOKIE_PREFIXES = ("__host-", "__secure-")
 
 
 class ConfigurationError(RuntimeError):
@@ -86,7 +88,10 @@ class Config:
     # Off outside production so the front-end contract's example passwords work.
     DEFAULT_BLOCKLIST_ENABLED = False
     DEFAULT_LOG_FORMAT = "text"
+    DEFAULT_SESSION_COOKIE_NAME = "session"
     DEFAULT_HSTS_ENABLED = False
+    # Production sets Secure whatever SESSION_COOKIE_SECURE says.
+    FORCE_SECURE_COOKIE = False
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
@@ -105,8 +110,12 @@ class Config:
 
         self.SESSION_IDLE_TIMEOUT = _int(env, "SESSION_IDLE_TIMEOUT", 1800)
         self.SESSION_MAX_AGE = _int(env, "SESSION_MAX_AGE", 86400)
-        self.SESSION_COOKIE_NAME = env.get("SESSION_COOKIE_NAME") or "session"
-        self.SESSION_COOKIE_SECURE = _bool(env, "SESSION_COOKIE_SECURE", False)
+        self.SESSION_COOKIE_NAME = (
+            env.get("SESSION_COOKIE_NAME") or self.DEFAULT_SESSION_COOKIE_NAME
+        )
+        self.SESSION_COOKIE_SECURE = (
+            _bool(env, "SESSION_COOKIE_SECURE", False) or self.FORCE_SECURE_COOKIE
+        )
         self.CORS_ORIGINS = _list(env, "CORS_ORIGINS")
         # Strict-Transport-Security on every response (app/security.py).
         self.HSTS_ENABLED = _bool(env, "HSTS_ENABLED", self.DEFAULT_HSTS_ENABLED)
@@ -158,6 +167,13 @@ class Config:
             raise ConfigurationError("TRUSTED_PROXY_HOPS must be between 0 and 5")
         if not 1 <= self.PASSWORD_MIN_LENGTH <= 1024:
             raise ConfigurationError("PASSWORD_MIN_LENGTH must be between 1 and 1024")
+        name = self.SESSION_COOKIE_NAME
+        if name.lower().startswith(SECURE_ONLY_COOKIE_PREFIXES) and not self.SESSION_COOKIE_SECURE:
+            prefix = name[: name.index("-") + 1]
+            raise ConfigurationError(
+                f"SESSION_COOKIE_NAME {name!r} needs SESSION_COOKIE_SECURE=true: "
+                f"browsers drop {prefix} cookies that are not Secure"
+            )
 
 
 class DevelopmentConfig(Config):
@@ -199,14 +215,18 @@ class ProductionConfig(Config):
     ENV_NAME = "production"
     DEFAULT_BLOCKLIST_ENABLED = True
     DEFAULT_LOG_FORMAT = "json"
+    # Secure, Path=/ and no Domain (app/auth/transport.py): the browser then
+    # refuses the cookie from any other host or from plain HTTP, so a sibling
+    # subdomain cannot plant or overwrite it.
+    DEFAULT_SESSION_COOKIE_NAME = "__Host-session"
     DEFAULT_HSTS_ENABLED = True
+    FORCE_SECURE_COOKIE = True
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
         # Named in the refusal, so that a forgotten APP_ENV reads as one.
         self._app_env_defaulted = not (env.get("APP_ENV") or "").strip()
         super().__init__(env)
-        self.SESSION_COOKIE_SECURE = True
 
     def validate(self) -> None:
         super().validate()

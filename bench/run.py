@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.auth.passwords import Hasher, hash_password  # noqa: E402
-from tests.real.services import Gunicorn, RedisServer, call  # noqa: E402
+from tests.real.services import Gunicorn, RedisServer, call, cookie_header  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))  # 5: this machine is noisy
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -332,7 +332,7 @@ def main() -> int:
         api = f"http://127.0.0.1:{service.port}"
         assert call(service.port, "POST", "/api/auth/register", USER).status == 201
         login = call(service.port, "POST", "/api/auth/login", CREDENTIALS)
-        cookie = {"Cookie": f"session={login.cookie()}"}
+        cookie = cookie_header(login.cookie() or "")
         token = call(service.port, "POST", "/api/auth/token", CREDENTIALS).body["access_token"]
         bearer = {"Authorization": f"Bearer {token}"}
 

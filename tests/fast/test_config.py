@@ -61,6 +61,7 @@ def test_app_env_unset_with_production_settings_is_production() -> None:
     config = config_from_env({k: v for k, v in PRODUCTION.items() if k != "APP_ENV"})
     assert isinstance(config, ProductionConfig)
     assert config.SESSION_COOKIE_SECURE is True
+    assert config.SESSION_COOKIE_NAME == "__Host-session"
     assert config.HSTS_ENABLED is True
     assert config.PASSWORD_BLOCKLIST_ENABLED is True
 
@@ -191,6 +192,33 @@ def test_wsgi_refuses_to_start_with_one_line(missing: str) -> None:
     assert result.stderr.splitlines() == [
         f"configuration error: APP_ENV=production needs {missing} in the environment"
     ]
+
+
+# --- the session cookie's name ---
+
+
+@pytest.mark.parametrize(
+    ("app_env", "name"),
+    [("production", "__Host-session"), ("development", "session"), ("testing", "session")],
+)
+def test_cookie_name_per_environment(app_env: str, name: str) -> None:
+    assert name == config_from_env({**PRODUCTION, "APP_ENV": app_env}).SESSION_COOKIE_NAME
+
+
+@pytest.mark.parametrize("name", ["__Host-sid", "__host-sid", "__Secure-sid"])
+def test_a_secure_only_cookie_name_needs_secure(name: str) -> None:
+    env = {**PRODUCTION, "APP_ENV": "development", "SESSION_COOKIE_NAME": name}
+    with pytest.raises(ConfigurationError) as refused:
+        config_from_env(env)
+    prefix = name[: name.index("-") + 1]
+    assert str(refused.value) == (
+        f"SESSION_COOKIE_NAME {name!r} needs SESSION_COOKIE_SECURE=true: "
+        f"browsers drop {prefix} cookies that are not Secure"
+    )
+    secure = config_from_env({**env, "SESSION_COOKIE_SECURE": "true"})
+    assert name == secure.SESSION_COOKIE_NAME
+    # Production forces Secure, so the name is always usable there.
+    assert config_from_env({**PRODUCTION, "SESSION_COOKIE_NAME": name}).SESSION_COOKIE_SECURE
 
 
 # --- HSTS ---

@@ -64,6 +64,65 @@ def https_client(app: Flask) -> FlaskClient:
     return client
 
 
+class TestHostCookie:
+    def test_production_names_it_host_session_with_the_prefix_rules(
+        self, build: Callable[..., Flask]
+    ) -> None:
+        client = https_client(build())
+        assert client.post(f"{API}/register", json=USER).status_code == 201
+        login = client.post(f"{API}/login", json=CREDENTIALS)
+        assert login.status_code == 200
+        set_cookie = login.headers["Set-Cookie"]
+        assert set_cookie.startswith("__Host-session=")
+        attributes = {part.strip().split("=")[0].lower() for part in set_cookie.split(";")[1:]}
+        # What a browser demands of a __Host- cookie: Secure, Path=/, no Domain.
+        assert {"secure", "path", "httponly", "samesite"} <= attributes
+        assert "domain" not in attributes
+        assert "; Path=/" in set_cookie
+        assert client.get(f"{API}/me").status_code == 200  # the name is read back too
+
+    @pytest.mark.parametrize("app_env", ["development", "testing"])
+    def test_elsewhere_it_stays_session(self, build: Callable[..., Flask], app_env: str) -> None:
+        client = build(APP_ENV=app_env).test_client()
+        client.post(f"{API}/register", json=USER)
+        login = client.post(f"{API}/login", json=CREDENTIALS)
+        assert login.headers["Set-Cookie"].startswith("session=")
+        assert "Secure" not in login.headers["Set-Cookie"]
+
+    def test_the_csrf_check_knows_the_production_cookie(self, build: Callable[..., Flask]) -> None:
+        """A form post carrying __Host-session is the forged-form shape: 403,
+        and the session lives; without the cookie the same post is a 415."""
+        client = https_client(build())
+        client.post(f"{API}/register", json=USER)
+        client.post(f"{API}/login", json=CREDENTIALS)
+        forged = client.post(f"{API}/logout", data={"x": "1"})
+        assert forged.status_code == 403
+        assert forged.json == {"detail": "Cross-site request refused"}
+        assert client.get(f"{API}/me").status_code == 200
+        stranger = https_client(client.application)
+        assert stranger.post(f"{API}/logout", data={"x": "1"}).status_code == 415
+
+    def test_logout_expires_the_production_cookie(self, build: Callable[..., Flask]) -> None:
+        client = https_client(build())
+        client.post(f"{API}/register", json=USER)
+        client.post(f"{API}/login", json=CREDENTIALS)
+        logout = client.post(f"{API}/logout")
+        assert logout.headers["Set-Cookie"].startswith("__Host-session=;")
+        assert client.get(f"{API}/me").status_code == 401
+
+    def test_the_openapi_document_names_the_cookie(self, build: Callable[..., Flask]) -> None:
+        spec = build().test_client().get("/openapi.json").json
+        assert spec["components"]["securitySchemes"]["cookieAuth"]["name"] == "__Host-session"  # type: ignore[index]
+
+    def test_the_demo_page_script_does_not_depend_on_the_name(self, client: FlaskClient) -> None:
+        """It cannot read the HttpOnly cookie anyway: the name is not in its code."""
+        script = client.get("/static/app.js")
+        code = re.sub(r"//[^\n]*", "", script.text)  # comments may mention it
+        script.close()
+        assert "cookie" not in code.lower()
+        assert "session" not in code.lower()
+
+
 PATHS = ["/healthz", f"{API}/me", "/nope", "/docs", "/", "/openapi.json", "/static/app.js"]
 
 
