@@ -10,9 +10,11 @@ instead of silently running with something insecure.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
@@ -20,6 +22,13 @@ INSTANCE_DIR = BASE_DIR / "instance"
 EMBEDDED_REDIS_SOCKET = INSTANCE_DIR / "redis.sock"
 
 MIN_SECRET_KEY_LENGTH = 32
+# bcrypt cost production accepts: 10 is ~70 ms a verify on a 2-core machine;
+# lower costs are for tests only.
+MIN_PRODUCTION_BCRYPT_ROUNDS = 10
+# Pepper ids go into every stored hash, bcrypt_hmac_sha384$<id>$<bcrypt>: a
+# '$' (or anything unexpected) there would corrupt the format.
+PEPPER_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
+PEPPER_ID_RULE = "1-16 characters of A-Z, a-z, 0-9, '_' and '-'"
 # Cookie name prefixes browsers enforce: such a cookie without Secure is dropped.
 SECURE_ONLY_COOKIE_PREFIXES = ("__host-", "__secure-")
 
@@ -61,8 +70,48 @@ def _old_peppers(env: Mapping[str, str]) -> dict[str, str]:
         pepper_id, sep, secret = item.partition(":")
         if not sep or not pepper_id or not secret:
             raise ConfigurationError("PASSWORD_OLD_PEPPERS must look like id:secret,id:secret")
+        if not PEPPER_ID.fullmatch(pepper_id):
+            # The id only: the secret after it must not reach a log.
+            raise ConfigurationError(
+                f"PASSWORD_OLD_PEPPERS ids must be {PEPPER_ID_RULE}, got {pepper_id!r}"
+            )
         peppers[pepper_id] = secret
     return peppers
+
+
+def origin_problem(entry: str) -> str | None:
+    """Why a ``CORS_ORIGINS`` entry is not an exact origin (None: it is one).
+
+    The ``Origin`` header a browser sends is ``scheme://host[:port]``,
+    lower-case, without a default port or anything after it, and both the
+    CORS answer and the cross-site check compare it with each entry as a
+    string: an entry in any other shape never matches, or matches too much.
+    """
+    if entry == "*":
+        return "CORS_ORIGINS must name origins, not '*': credentials go to listed origins only"
+    if entry.lower() == "null":
+        return "CORS_ORIGINS must not list 'null': every sandboxed frame and file: page sends it"
+    try:
+        parts = urlsplit(entry)
+        port = parts.port
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        return f"CORS_ORIGINS entry {entry!r} is not an origin: write scheme://host[:port]"
+    if parts.scheme not in {"http", "https"} or not entry.lower().startswith(parts.scheme + "://"):
+        return f"CORS_ORIGINS entry {entry!r} must start with http:// or https://"
+    if not host:
+        return f"CORS_ORIGINS entry {entry!r} has no host: write scheme://host[:port]"
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = 443 if parts.scheme == "https" else 80
+    exact = f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default_port) else "")
+    if entry != exact:
+        return (
+            f"CORS_ORIGINS entry {entry!r} is not an exact origin: write {exact!r} "
+            "(scheme://host[:port]: no path or trailing '/', query, fragment, user info "
+            "or default port)"
+        )
+    return None
 
 
 def instance_secret(name: str) -> str:
@@ -167,6 +216,14 @@ class Config:
             raise ConfigurationError("TRUSTED_PROXY_HOPS must be between 0 and 5")
         if not 1 <= self.PASSWORD_MIN_LENGTH <= 1024:
             raise ConfigurationError("PASSWORD_MIN_LENGTH must be between 1 and 1024")
+        if not PEPPER_ID.fullmatch(self.PASSWORD_PEPPER_ID):
+            raise ConfigurationError(
+                f"PASSWORD_PEPPER_ID must be {PEPPER_ID_RULE}, got {self.PASSWORD_PEPPER_ID!r}"
+            )
+        for origin in self.CORS_ORIGINS:
+            problem = origin_problem(origin)
+            if problem:
+                raise ConfigurationError(problem)
         name = self.SESSION_COOKIE_NAME
         if name.lower().startswith(SECURE_ONLY_COOKIE_PREFIXES) and not self.SESSION_COOKIE_SECURE:
             prefix = name[: name.index("-") + 1]
@@ -257,6 +314,16 @@ class ProductionConfig(Config):
                     f"{name} is too weak: use at least {MIN_SECRET_KEY_LENGTH} random "
                     'characters (python -c "import secrets; print(secrets.token_urlsafe(48))")'
                 )
+        if self.SECRET_KEY == self.PASSWORD_PEPPER:
+            raise ConfigurationError(
+                "SECRET_KEY and PASSWORD_PEPPER must be two different secrets: "
+                "one leaked must not give away the other"
+            )
+        if self.BCRYPT_ROUNDS < MIN_PRODUCTION_BCRYPT_ROUNDS:
+            raise ConfigurationError(
+                f"BCRYPT_ROUNDS must be at least {MIN_PRODUCTION_BCRYPT_ROUNDS} in production, "
+                f"got {self.BCRYPT_ROUNDS}"
+            )
 
 
 CONFIGS: dict[str, type[Config]] = {

@@ -194,6 +194,153 @@ def test_wsgi_refuses_to_start_with_one_line(missing: str) -> None:
     ]
 
 
+# --- production refuses weak settings, each in one line naming the variable ---
+
+ID_RULE = "1-16 characters of A-Z, a-z, 0-9, '_' and '-'"
+NOT_EXACT = (
+    "(scheme://host[:port]: no path or trailing '/', query, fragment, user info or default port)"
+)
+REFUSALS = {
+    "bcrypt cost 9": (
+        {"BCRYPT_ROUNDS": "9"},
+        "BCRYPT_ROUNDS must be at least 10 in production, got 9",
+    ),
+    "bcrypt cost 4": (
+        {"BCRYPT_ROUNDS": "4"},
+        "BCRYPT_ROUNDS must be at least 10 in production, got 4",
+    ),
+    "pepper equal to the secret key": (
+        {"PASSWORD_PEPPER": STRONG_KEY},
+        "SECRET_KEY and PASSWORD_PEPPER must be two different secrets: "
+        "one leaked must not give away the other",
+    ),
+    "cors wildcard": (
+        {"CORS_ORIGINS": "https://app.example,*"},
+        "CORS_ORIGINS must name origins, not '*': credentials go to listed origins only",
+    ),
+    "cors null": (
+        {"CORS_ORIGINS": "null"},
+        "CORS_ORIGINS must not list 'null': every sandboxed frame and file: page sends it",
+    ),
+    "cors trailing slash": (
+        {"CORS_ORIGINS": "https://app.example/"},
+        f"CORS_ORIGINS entry 'https://app.example/' is not an exact origin: "
+        f"write 'https://app.example' {NOT_EXACT}",
+    ),
+    "cors path": (
+        {"CORS_ORIGINS": "https://app.example/login"},
+        f"CORS_ORIGINS entry 'https://app.example/login' is not an exact origin: "
+        f"write 'https://app.example' {NOT_EXACT}",
+    ),
+    "cors query": (
+        {"CORS_ORIGINS": "https://app.example?x=1"},
+        f"CORS_ORIGINS entry 'https://app.example?x=1' is not an exact origin: "
+        f"write 'https://app.example' {NOT_EXACT}",
+    ),
+    "cors fragment": (
+        {"CORS_ORIGINS": "https://app.example:8443#top"},
+        f"CORS_ORIGINS entry 'https://app.example:8443#top' is not an exact origin: "
+        f"write 'https://app.example:8443' {NOT_EXACT}",
+    ),
+    "cors userinfo": (
+        {"CORS_ORIGINS": "https://ann@app.example"},
+        f"CORS_ORIGINS entry 'https://ann@app.example' is not an exact origin: "
+        f"write 'https://app.example' {NOT_EXACT}",
+    ),
+    "cors default port": (
+        {"CORS_ORIGINS": "https://app.example:443"},
+        f"CORS_ORIGINS entry 'https://app.example:443' is not an exact origin: "
+        f"write 'https://app.example' {NOT_EXACT}",
+    ),
+    "cors upper case": (
+        {"CORS_ORIGINS": "https://App.Example"},
+        f"CORS_ORIGINS entry 'https://App.Example' is not an exact origin: "
+        f"write 'https://app.example' {NOT_EXACT}",
+    ),
+    "cors other scheme": (
+        {"CORS_ORIGINS": "ftp://app.example"},
+        "CORS_ORIGINS entry 'ftp://app.example' must start with http:// or https://",
+    ),
+    "cors no scheme": (
+        {"CORS_ORIGINS": "app.example:3000"},
+        "CORS_ORIGINS entry 'app.example:3000' must start with http:// or https://",
+    ),
+    "cors no host": (
+        {"CORS_ORIGINS": "https://"},
+        "CORS_ORIGINS entry 'https://' has no host: write scheme://host[:port]",
+    ),
+    "cors bad port": (
+        {"CORS_ORIGINS": "https://app.example:99999"},
+        "CORS_ORIGINS entry 'https://app.example:99999' is not an origin: "
+        "write scheme://host[:port]",
+    ),
+    "pepper id with a dollar": (
+        {"PASSWORD_PEPPER_ID": "2$x"},
+        f"PASSWORD_PEPPER_ID must be {ID_RULE}, got '2$x'",
+    ),
+    "pepper id too long": (
+        {"PASSWORD_PEPPER_ID": "a" * 17},
+        f"PASSWORD_PEPPER_ID must be {ID_RULE}, got '{'a' * 17}'",
+    ),
+    "pepper id with a space": (
+        {"PASSWORD_PEPPER_ID": "v 2"},
+        f"PASSWORD_PEPPER_ID must be {ID_RULE}, got 'v 2'",
+    ),
+    "old pepper id with a dollar": (
+        {"PASSWORD_OLD_PEPPERS": "1$:" + "o" * 48},
+        f"PASSWORD_OLD_PEPPERS ids must be {ID_RULE}, got '1$'",
+    ),
+}
+
+
+@pytest.mark.parametrize(("env", "message"), REFUSALS.values(), ids=REFUSALS.keys())
+def test_production_refuses_a_weak_setting_in_one_line(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        config_from_env({**PRODUCTION, **env})
+    assert str(refused.value) == message
+    assert "\n" not in message
+
+
+# What would corrupt the hash format or never match a browser's Origin is
+# refused everywhere; what only weakens (cheap bcrypt, one secret for both
+# uses) is the test configuration's privilege.
+EVERYWHERE = ["pepper id with a dollar", "old pepper id with a dollar", "cors wildcard",
+              "cors trailing slash"]  # fmt: skip
+PRODUCTION_ONLY = ["bcrypt cost 4", "pepper equal to the secret key"]
+
+
+@pytest.mark.parametrize("refusal", EVERYWHERE)
+@pytest.mark.parametrize("app_env", ["development", "testing"])
+def test_broken_formats_are_refused_in_every_environment(app_env: str, refusal: str) -> None:
+    env, message = REFUSALS[refusal]
+    with pytest.raises(ConfigurationError) as refused:
+        config_from_env({**PRODUCTION, **env, "APP_ENV": app_env})
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("refusal", PRODUCTION_ONLY)
+def test_cheap_settings_are_fine_for_tests(refusal: str) -> None:
+    env, _ = REFUSALS[refusal]
+    config_from_env({**PRODUCTION, **env, "APP_ENV": "testing"})
+
+
+@pytest.mark.parametrize(
+    "origins",
+    ["https://app.example", "http://localhost:3000", "http://127.0.0.1:8080",
+     "http://[::1]:3000", "https://xn--bcher-kva.example"],
+)  # fmt: skip
+def test_exact_origins_are_accepted(origins: str) -> None:
+    assert [origins] == config_from_env({**PRODUCTION, "CORS_ORIGINS": origins}).CORS_ORIGINS
+
+
+def test_a_valid_pepper_id_and_old_peppers_are_accepted() -> None:
+    config = config_from_env(
+        {**PRODUCTION, "PASSWORD_PEPPER_ID": "2026-02_b", "PASSWORD_OLD_PEPPERS": "1:a:b$c"}
+    )
+    assert config.PASSWORD_PEPPER_ID == "2026-02_b"
+    assert config.PASSWORD_OLD_PEPPERS == {"1": "a:b$c"}  # only the id is constrained
+
+
 # --- the session cookie's name ---
 
 
