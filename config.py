@@ -31,6 +31,9 @@ PEPPER_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
 PEPPER_ID_RULE = "1-16 characters of A-Z, a-z, 0-9, '_' and '-'"
 # Cookie name prefixes browsers enforce: such a cookie without Secure is dropped.
 SECURE_ONLY_COOKIE_PREFIXES = ("__host-", "__secure-")
+# A TRUSTED_HOSTS entry: a host name or IPv4 address, "." first to admit
+# every subdomain (werkzeug's rule); a ":port" is ignored.
+TRUSTED_HOST = re.compile(r"\.?[a-z0-9-]+(\.[a-z0-9-]+)*")
 
 
 class ConfigurationError(RuntimeError):
@@ -77,6 +80,23 @@ def _old_peppers(env: Mapping[str, str]) -> dict[str, str]:
             )
         peppers[pepper_id] = secret
     return peppers
+
+
+def _trusted_hosts(env: Mapping[str, str]) -> list[str] | None:
+    """``TRUSTED_HOSTS``, lower-cased, ports dropped; None (any host) when empty."""
+    hosts = []
+    for entry in _list(env, "TRUSTED_HOSTS"):
+        host = entry.lower()
+        name, _, port = host.partition(":")
+        if port.isdigit():
+            host = name
+        if not TRUSTED_HOST.fullmatch(host):
+            raise ConfigurationError(
+                f"TRUSTED_HOSTS entry {entry!r} is not a host name (example.com, .example.com "
+                "for every subdomain, or an IPv4 address)"
+            )
+        hosts.append(host)
+    return hosts or None
 
 
 def origin_problem(entry: str) -> str | None:
@@ -168,6 +188,9 @@ class Config:
         self.CORS_ORIGINS = _list(env, "CORS_ORIGINS")
         # Strict-Transport-Security on every response (app/security.py).
         self.HSTS_ENABLED = _bool(env, "HSTS_ENABLED", self.DEFAULT_HSTS_ENABLED)
+        # Flask's own setting: a request whose Host is not one of these is a
+        # 400 before routing (None: any host).
+        self.TRUSTED_HOSTS = _trusted_hosts(env)
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)
         self.RATELIMIT_ENABLED = _bool(env, "RATELIMIT_ENABLED", True)
         self.RATELIMIT_KEY_PREFIX = env.get("RATELIMIT_KEY_PREFIX") or "ratelimit"
@@ -231,6 +254,10 @@ class Config:
                 f"SESSION_COOKIE_NAME {name!r} needs SESSION_COOKIE_SECURE=true: "
                 f"browsers drop {prefix} cookies that are not Secure"
             )
+
+    def warnings(self) -> list[str]:
+        """Settings worth one log line at start-up, that do not stop it."""
+        return []
 
 
 class DevelopmentConfig(Config):
@@ -324,6 +351,14 @@ class ProductionConfig(Config):
                 f"BCRYPT_ROUNDS must be at least {MIN_PRODUCTION_BCRYPT_ROUNDS} in production, "
                 f"got {self.BCRYPT_ROUNDS}"
             )
+
+    def warnings(self) -> list[str]:
+        if self.TRUSTED_HOSTS is None:
+            return [
+                "TRUSTED_HOSTS is empty: answering requests for any Host; "
+                "list the host names this service is reached by"
+            ]
+        return []
 
 
 CONFIGS: dict[str, type[Config]] = {

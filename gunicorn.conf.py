@@ -46,6 +46,8 @@ def on_starting(server):
     from config import ConfigurationError, config_from_env
 
     try:
-        config_from_env()
+        config = config_from_env()
     except ConfigurationError as error:
         sys.exit(f"configuration error: {error}")
+    for warning in config.warnings():
+        server.log.warning("configuration: %s", warning)

@@ -80,6 +80,7 @@ def test_every_documented_variable_is_read() -> None:
             "RATELIMIT_ENABLED": "false",
             "LOG_LEVEL": "warning",
             "HSTS_ENABLED": "false",
+            "TRUSTED_HOSTS": "auth.example.com, .example.org:8443",
         }
     )
     assert config.BCRYPT_ROUNDS == 11
@@ -92,6 +93,7 @@ def test_every_documented_variable_is_read() -> None:
     assert config.RATELIMIT_ENABLED is False
     assert config.LOG_LEVEL == "WARNING"
     assert config.HSTS_ENABLED is False
+    assert config.TRUSTED_HOSTS == ["auth.example.com", ".example.org"]
 
 
 def test_production_forces_secure_cookies() -> None:
@@ -290,6 +292,16 @@ REFUSALS = {
         {"PASSWORD_OLD_PEPPERS": "1$:" + "o" * 48},
         f"PASSWORD_OLD_PEPPERS ids must be {ID_RULE}, got '1$'",
     ),
+    "untrusted host entry that is a url": (
+        {"TRUSTED_HOSTS": "https://auth.example.com"},
+        "TRUSTED_HOSTS entry 'https://auth.example.com' is not a host name "
+        "(example.com, .example.com for every subdomain, or an IPv4 address)",
+    ),
+    "untrusted host wildcard": (
+        {"TRUSTED_HOSTS": "*.example.com"},
+        "TRUSTED_HOSTS entry '*.example.com' is not a host name "
+        "(example.com, .example.com for every subdomain, or an IPv4 address)",
+    ),
 }
 
 
@@ -305,7 +317,7 @@ def test_production_refuses_a_weak_setting_in_one_line(env: dict[str, str], mess
 # refused everywhere; what only weakens (cheap bcrypt, one secret for both
 # uses) is the test configuration's privilege.
 EVERYWHERE = ["pepper id with a dollar", "old pepper id with a dollar", "cors wildcard",
-              "cors trailing slash"]  # fmt: skip
+              "cors trailing slash", "untrusted host wildcard"]  # fmt: skip
 PRODUCTION_ONLY = ["bcrypt cost 4", "pepper equal to the secret key"]
 
 
@@ -368,7 +380,7 @@ def test_a_secure_only_cookie_name_needs_secure(name: str) -> None:
     assert config_from_env({**PRODUCTION, "SESSION_COOKIE_NAME": name}).SESSION_COOKIE_SECURE
 
 
-# --- HSTS ---
+# --- HSTS and TRUSTED_HOSTS defaults ---
 
 
 @pytest.mark.parametrize(
@@ -383,3 +395,14 @@ def test_a_secure_only_cookie_name_needs_secure(name: str) -> None:
 )
 def test_hsts_is_on_by_default_in_production_only(env: dict[str, str], enabled: bool) -> None:
     assert config_from_env({**PRODUCTION, **env}).HSTS_ENABLED is enabled
+
+
+def test_production_without_trusted_hosts_answers_any_host_with_one_warning() -> None:
+    config = config_from_env(PRODUCTION)
+    assert config.TRUSTED_HOSTS is None
+    assert config.warnings() == [
+        "TRUSTED_HOSTS is empty: answering requests for any Host; "
+        "list the host names this service is reached by"
+    ]
+    assert config_from_env({**PRODUCTION, "TRUSTED_HOSTS": "auth.example.com"}).warnings() == []
+    assert config_from_env({**PRODUCTION, "APP_ENV": "development"}).warnings() == []

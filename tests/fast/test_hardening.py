@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import fakeredis
 import pytest
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient
 
 from app import create_app, docs
 from app.extensions import db
+from app.models import User
 from app.security import API_POLICY
 from app.web import PAGE_POLICY
 from config import config_from_env
@@ -206,3 +208,71 @@ class TestSwaggerUiFiles:
     )
     def test_nothing_else_under_the_folder(self, client: FlaskClient, path: str) -> None:
         assert client.get(path).status_code == 404
+
+
+@pytest.fixture
+def views_run(app: Flask) -> list[str]:
+    """The endpoints whose view function ran."""
+    ran: list[str] = []
+    for endpoint, view in list(app.view_functions.items()):
+
+        def spy(*args: Any, _view: Any = view, _endpoint: str = endpoint, **kwargs: Any) -> Any:
+            ran.append(_endpoint)
+            return _view(*args, **kwargs)
+
+        app.view_functions[endpoint] = spy
+    return ran
+
+
+class TestTrustedHosts:
+    @pytest.fixture
+    def app_config(self, app_config: Any) -> Any:
+        app_config.TRUSTED_HOSTS = ["auth.example.com", ".example.org"]
+        return app_config
+
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [("GET", "/healthz"), ("GET", f"{API}/me"), ("POST", f"{API}/register"),
+         ("GET", "/docs"), ("GET", "/nope")],
+    )  # fmt: skip
+    @pytest.mark.parametrize(
+        "host", ["evil.example", "auth.example.com.evil.example", "notexample.org", ""]
+    )
+    def test_another_host_is_a_json_400_and_no_view_runs(
+        self, client: FlaskClient, views_run: list[str], method: str, path: str, host: str
+    ) -> None:
+        response = client.open(path, method=method, json=USER, headers={"Host": host})
+        assert response.status_code == 400
+        assert response.json == {"detail": "Untrusted Host header"}
+        assert response.headers["Content-Security-Policy"] == API_POLICY
+        assert views_run == []
+        assert User.query.count() == 0
+
+    @pytest.mark.parametrize(
+        "host", ["auth.example.com", "auth.example.com:8443", "example.org", "api.example.org:80"]
+    )
+    def test_a_trusted_host_with_or_without_a_port_is_served(
+        self, client: FlaskClient, views_run: list[str], host: str
+    ) -> None:
+        response = client.get("/healthz", headers={"Host": host})
+        assert response.status_code == 200
+        assert views_run == ["health.healthz"]
+
+    def test_a_trusted_host_reaches_the_whole_api(self, client: FlaskClient) -> None:
+        headers = {"Host": "auth.example.com:8443"}
+        assert client.post(f"{API}/register", json=USER, headers=headers).status_code == 201
+        login = client.post(f"{API}/login", json=CREDENTIALS, headers=headers)
+        assert login.status_code == 200
+        assert client.get(f"{API}/me", headers=headers).status_code == 200
+
+    def test_behind_a_proxy_the_forwarded_host_is_checked(self, app_config: Any) -> None:
+        app_config.TRUSTED_PROXY_HOPS = 1
+        client = create_app(app_config).test_client()
+        trusted = {"Host": "auth.example.com"}
+        assert client.get("/healthz", headers=trusted).status_code == 200
+        forged = {**trusted, "X-Forwarded-Host": "evil.example"}
+        assert client.get("/healthz", headers=forged).status_code == 400
+
+
+def test_empty_trusted_hosts_answers_any_host(client: FlaskClient) -> None:
+    assert client.get("/healthz", headers={"Host": "anything.example:81"}).status_code == 200

@@ -7,10 +7,36 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
-from tests.real.services import LOOPBACK, ROOT, free_port
+from tests.real.services import LOOPBACK, ROOT, Gunicorn, free_port
+
+
+def test_production_headers_and_any_host_with_one_warning(production_gunicorn: Any) -> None:
+    server: Gunicorn = production_gunicorn("headers")
+    for path in ("/api/auth/me", "/healthz", "/nope"):
+        reply = server.call("GET", path)
+        assert reply.headers["Strict-Transport-Security"] == "max-age=63072000; includeSubDomains"
+        assert reply.headers["Content-Security-Policy"] == (
+            "default-src 'none'; frame-ancestors 'none'"
+        )
+    # Without TRUSTED_HOSTS any host is answered, and the master said so once.
+    assert server.call("GET", "/healthz", headers={"Host": "any.example"}).status == 200
+    warning = "configuration: TRUSTED_HOSTS is empty: answering requests for any Host"
+    assert server.log().count(warning) == 1, server.log()
+
+
+def test_trusted_hosts_on_a_live_server(production_gunicorn: Any) -> None:
+    server: Gunicorn = production_gunicorn("hosts", TRUSTED_HOSTS=f"{LOOPBACK},auth.example.com")
+    assert server.call("GET", "/healthz").status == 200  # Host: 127.0.0.1:<port>
+    assert server.call("GET", "/healthz", headers={"Host": "auth.example.com:443"}).status == 200
+    refused = server.call("GET", "/api/auth/me", headers={"Host": "evil.example"})
+    assert refused.status == 400
+    assert refused.body == {"detail": "Untrusted Host header"}
+    assert "TRUSTED_HOSTS is empty" not in server.log()
+
 
 WEAK = {
     "bcrypt": ({"BCRYPT_ROUNDS": "4"}, "BCRYPT_ROUNDS must be at least 10 in production, got 4"),
