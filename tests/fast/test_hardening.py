@@ -6,15 +6,24 @@ are in test_config.py."""
 
 from __future__ import annotations
 
+import io
+import logging
+import os
 import re
+import runpy
 from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import fakeredis
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from gunicorn.config import Config as GunicornConfig
 
+import escaped_access_log
 from app import create_app, docs
 from app.extensions import db
 from app.models import User
@@ -276,3 +285,72 @@ class TestTrustedHosts:
 
 def test_empty_trusted_hosts_answers_any_host(client: FlaskClient) -> None:
     assert client.get("/healthz", headers={"Host": "anything.example:81"}).status_code == 200
+
+
+# --- gunicorn's access log (the real tier proves it on a live gunicorn) ---
+
+FORMAT = '%(p)s %(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
+RID = "r" * 32
+
+
+def access_line(path_info: str, headers: dict[str, str] | None = None, fmt: str = FORMAT) -> str:
+    """What the project's logger class writes for one request."""
+    cfg = GunicornConfig()
+    cfg.set("accesslog", "-")
+    cfg.set("access_log_format", fmt)
+    logger = escaped_access_log.EscapingLogger(cfg)
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    logger.access_log.handlers = [handler]
+    headers = headers or {}
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": path_info,
+        "PATH_INFO": path_info,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        **{f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()},
+    }
+    response = SimpleNamespace(status="404 NOT FOUND", sent=22, headers=[("X-Request-ID", RID)])
+    request = SimpleNamespace(headers=list(headers.items()))
+    logger.access(response, request, environ, timedelta(milliseconds=3))
+    return buffer.getvalue()
+
+
+FORGED = '/api/auth/me\n127.0.0.1 "GET /forged HTTP/1.1" 200 2 0ms ' + "f" * 32
+
+
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        (FORGED, '/api/auth/me\\x0a127.0.0.1 \\"GET /forged HTTP/1.1\\" 200 2 0ms ' + "f" * 32),
+        ("/a\r\nb", "/a\\x0d\\x0ab"),
+        ("/a\x1b[2Jb", "/a\\x1b[2Jb"),  # a terminal escape sequence
+        ("/a\x85b\u2028c", "/a\\x85b\\u2028c"),  # NEL and LINE SEPARATOR end lines too
+        ('/a\\"b', '/a\\\\\\"b'),  # a backslash cannot undo the quote's escaping
+        ("/caf\xc3\xa9", "/caf\xc3\xa9"),  # printable text stays as it is
+    ],
+)
+def test_the_access_log_escapes_the_path(path: str, logged: str) -> None:
+    line = access_line(path)
+    assert line.count("\n") == 1
+    assert line == f'<{os.getpid()}> 127.0.0.1 "GET {logged} HTTP/1.1" 404 22 3ms {RID}\n'
+
+
+def test_the_access_log_escapes_headers_if_a_format_logs_them() -> None:
+    line = access_line(
+        "/", {"User-Agent": "ua\n<1> forged", "Referer": 'x" y'}, fmt='"%(a)s" "%(f)s"'
+    )
+    assert line == '"ua\\x0a<1> forged" "x\\" y"\n'
+
+
+def test_missing_atoms_still_read_as_a_dash() -> None:
+    assert access_line("/", fmt="%({x-nothing}i)s %(nope)s") == "- -\n"
+
+
+def test_gunicorn_conf_uses_the_escaping_logger() -> None:
+    settings = runpy.run_path(str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py"))
+    cfg = GunicornConfig()
+    cfg.set("logger_class", settings["logger_class"])
+    assert cfg.logger_class is escaped_access_log.EscapingLogger
+    assert settings["access_log_format"] == FORMAT

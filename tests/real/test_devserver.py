@@ -21,7 +21,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-COPIED = ["app", "migrations", "scripts", "config.py", "wsgi.py", "gunicorn.conf.py"]
+COPIED = [
+    "app", "migrations", "scripts",
+    "config.py", "wsgi.py", "gunicorn.conf.py", "escaped_access_log.py",
+]  # fmt: skip
 
 
 def free_port() -> int:
