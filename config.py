@@ -1,13 +1,16 @@
 """Configuration: one base class and one class per environment (docs/API.md, Configuration).
 
-Every value comes from the environment. Production has no defaults for
-secrets or service URLs: a missing one stops the process at start-up with a
-one-line message, instead of silently using something insecure.
+Every value comes from the environment. ``APP_ENV`` unset means production:
+a process nobody configured must not quietly run with development settings.
+Production has no defaults for secrets or service URLs and refuses weak
+settings: each stops the process at start-up with a one-line message,
+instead of silently running with something insecure.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from email.utils import parseaddr
@@ -22,6 +25,18 @@ INSTANCE_DIR = BASE_DIR / "instance"
 EMBEDDED_REDIS_SOCKET = INSTANCE_DIR / "redis.sock"
 
 MIN_SECRET_KEY_LENGTH = 32
+# bcrypt cost production accepts: 10 is ~70 ms a verify on a 2-core machine;
+# lower costs are for tests only.
+MIN_PRODUCTION_BCRYPT_ROUNDS = 10
+# Pepper ids go into every stored hash, bcrypt_hmac_sha384$<id>$<bcrypt>: a
+# '$' (or anything unexpected) there would corrupt the format.
+PEPPER_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
+PEPPER_ID_RULE = "1-16 characters of A-Z, a-z, 0-9, '_' and '-'"
+# Cookie name prefixes browsers enforce: such a cookie without Secure is dropped.
+SECURE_ONLY_COOKIE_PREFIXES = ("__host-", "__secure-")
+# A TRUSTED_HOSTS entry: a host name or IPv4 address, "." first to admit
+# every subdomain (werkzeug's rule); a ":port" is ignored.
+TRUSTED_HOST = re.compile(r"\.?[a-z0-9-]+(\.[a-z0-9-]+)*")
 
 
 class ConfigurationError(RuntimeError):
@@ -71,6 +86,11 @@ def _old_peppers(env: Mapping[str, str]) -> dict[str, str]:
         pepper_id, sep, secret = item.partition(":")
         if not sep or not pepper_id or not secret:
             raise ConfigurationError("PASSWORD_OLD_PEPPERS must look like id:secret,id:secret")
+        if not PEPPER_ID.fullmatch(pepper_id):
+            # The id only: the secret after it must not reach a log.
+            raise ConfigurationError(
+                f"PASSWORD_OLD_PEPPERS ids must be {PEPPER_ID_RULE}, got {pepper_id!r}"
+            )
         peppers[pepper_id] = secret
     return peppers
 
@@ -104,6 +124,58 @@ def _smtp_url_problem(url: str) -> str | None:
     return None
 
 
+def _trusted_hosts(env: Mapping[str, str]) -> list[str] | None:
+    """``TRUSTED_HOSTS``, lower-cased, ports dropped; None (any host) when empty."""
+    hosts = []
+    for entry in _list(env, "TRUSTED_HOSTS"):
+        host = entry.lower()
+        name, _, port = host.partition(":")
+        if port.isdigit():
+            host = name
+        if not TRUSTED_HOST.fullmatch(host):
+            raise ConfigurationError(
+                f"TRUSTED_HOSTS entry {entry!r} is not a host name (example.com, .example.com "
+                "for every subdomain, or an IPv4 address)"
+            )
+        hosts.append(host)
+    return hosts or None
+
+
+def origin_problem(entry: str) -> str | None:
+    """Why a ``CORS_ORIGINS`` entry is not an exact origin (None: it is one).
+
+    The ``Origin`` header a browser sends is ``scheme://host[:port]``,
+    lower-case, without a default port or anything after it, and both the
+    CORS answer and the cross-site check compare it with each entry as a
+    string: an entry in any other shape never matches, or matches too much.
+    """
+    if entry == "*":
+        return "CORS_ORIGINS must name origins, not '*': credentials go to listed origins only"
+    if entry.lower() == "null":
+        return "CORS_ORIGINS must not list 'null': every sandboxed frame and file: page sends it"
+    try:
+        parts = urlsplit(entry)
+        port = parts.port
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        return f"CORS_ORIGINS entry {entry!r} is not an origin: write scheme://host[:port]"
+    if parts.scheme not in {"http", "https"} or not entry.lower().startswith(parts.scheme + "://"):
+        return f"CORS_ORIGINS entry {entry!r} must start with http:// or https://"
+    if not host:
+        return f"CORS_ORIGINS entry {entry!r} has no host: write scheme://host[:port]"
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = 443 if parts.scheme == "https" else 80
+    exact = f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default_port) else "")
+    if entry != exact:
+        return (
+            f"CORS_ORIGINS entry {entry!r} is not an exact origin: write {exact!r} "
+            "(scheme://host[:port]: no path or trailing '/', query, fragment, user info "
+            "or default port)"
+        )
+    return None
+
+
 def instance_secret(name: str) -> str:
     """A random secret kept in instance/ (mode 600), made on first use.
 
@@ -130,6 +202,10 @@ class Config:
     # Off outside production so the front-end contract's example passwords work.
     DEFAULT_BLOCKLIST_ENABLED = False
     DEFAULT_LOG_FORMAT = "text"
+    DEFAULT_SESSION_COOKIE_NAME = "session"
+    DEFAULT_HSTS_ENABLED = False
+    # Production sets Secure whatever SESSION_COOKIE_SECURE says.
+    FORCE_SECURE_COOKIE = False
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         env = os.environ if env is None else env
@@ -158,9 +234,18 @@ class Config:
 
         self.SESSION_IDLE_TIMEOUT = _int(env, "SESSION_IDLE_TIMEOUT", 1800)
         self.SESSION_MAX_AGE = _int(env, "SESSION_MAX_AGE", 86400)
-        self.SESSION_COOKIE_NAME = env.get("SESSION_COOKIE_NAME") or "session"
-        self.SESSION_COOKIE_SECURE = _bool(env, "SESSION_COOKIE_SECURE", False)
+        self.SESSION_COOKIE_NAME = (
+            env.get("SESSION_COOKIE_NAME") or self.DEFAULT_SESSION_COOKIE_NAME
+        )
+        self.SESSION_COOKIE_SECURE = (
+            _bool(env, "SESSION_COOKIE_SECURE", False) or self.FORCE_SECURE_COOKIE
+        )
         self.CORS_ORIGINS = _list(env, "CORS_ORIGINS")
+        # Strict-Transport-Security on every response (app/security.py).
+        self.HSTS_ENABLED = _bool(env, "HSTS_ENABLED", self.DEFAULT_HSTS_ENABLED)
+        # Flask's own setting: a request whose Host is not one of these is a
+        # 400 before routing (None: any host).
+        self.TRUSTED_HOSTS = _trusted_hosts(env)
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 64 * 1024)
         self.RATELIMIT_ENABLED = _bool(env, "RATELIMIT_ENABLED", True)
         self.RATELIMIT_KEY_PREFIX = env.get("RATELIMIT_KEY_PREFIX") or "ratelimit"
@@ -211,8 +296,7 @@ class Config:
         self.OPENAPI_VERSION = "3.0.3"
         self.OPENAPI_URL_PREFIX = "/"
         self.OPENAPI_JSON_PATH = "openapi.json"
-        self.OPENAPI_SWAGGER_UI_PATH = "/docs"
-        self.OPENAPI_SWAGGER_UI_URL = "/docs/assets/"
+        # /docs is app/docs.py's own page, not flask-smorest's (which needs inline script).
 
         self.validate()
 
@@ -247,6 +331,21 @@ class Config:
                 ) from None
         if not 1 <= self.PASSWORD_MIN_LENGTH <= 1024:
             raise ConfigurationError("PASSWORD_MIN_LENGTH must be between 1 and 1024")
+        if not PEPPER_ID.fullmatch(self.PASSWORD_PEPPER_ID):
+            raise ConfigurationError(
+                f"PASSWORD_PEPPER_ID must be {PEPPER_ID_RULE}, got {self.PASSWORD_PEPPER_ID!r}"
+            )
+        for origin in self.CORS_ORIGINS:
+            problem = origin_problem(origin)
+            if problem:
+                raise ConfigurationError(problem)
+        name = self.SESSION_COOKIE_NAME
+        if name.lower().startswith(SECURE_ONLY_COOKIE_PREFIXES) and not self.SESSION_COOKIE_SECURE:
+            prefix = name[: name.index("-") + 1]
+            raise ConfigurationError(
+                f"SESSION_COOKIE_NAME {name!r} needs SESSION_COOKIE_SECURE=true: "
+                f"browsers drop {prefix} cookies that are not Secure"
+            )
         self.validate_mail()
 
     def validate_mail(self) -> None:
@@ -276,6 +375,10 @@ class Config:
             raise ConfigurationError("MAIL_SMTP_TIMEOUT must be between 1 and 30 seconds")
         if "{" in self.MAIL_KEY_PREFIX or "}" in self.MAIL_KEY_PREFIX:
             raise ConfigurationError("MAIL_KEY_PREFIX must not contain { or }")
+
+    def warnings(self) -> list[str]:
+        """Settings worth one log line at start-up, that do not stop it."""
+        return []
 
 
 class DevelopmentConfig(Config):
@@ -318,10 +421,18 @@ class ProductionConfig(Config):
     ENV_NAME = "production"
     DEFAULT_BLOCKLIST_ENABLED = True
     DEFAULT_LOG_FORMAT = "json"
+    # Secure, Path=/ and no Domain (app/auth/transport.py): the browser then
+    # refuses the cookie from any other host or from plain HTTP, so a sibling
+    # subdomain cannot plant or overwrite it.
+    DEFAULT_SESSION_COOKIE_NAME = "__Host-session"
+    DEFAULT_HSTS_ENABLED = True
+    FORCE_SECURE_COOKIE = True
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        env = os.environ if env is None else env
+        # Named in the refusal, so that a forgotten APP_ENV reads as one.
+        self._app_env_defaulted = not (env.get("APP_ENV") or "").strip()
         super().__init__(env)
-        self.SESSION_COOKIE_SECURE = True
 
     def validate(self) -> None:
         super().validate()
@@ -336,9 +447,13 @@ class ProductionConfig(Config):
             if not value
         ]
         if missing:
-            raise ConfigurationError(
-                f"APP_ENV=production needs {', '.join(missing)} in the environment"
-            )
+            names = ", ".join(missing)
+            if self._app_env_defaulted:
+                raise ConfigurationError(
+                    f"APP_ENV is unset, so production: needs {names} in the environment "
+                    "(or set APP_ENV=development)"
+                )
+            raise ConfigurationError(f"APP_ENV=production needs {names} in the environment")
         for name, value in (
             ("SECRET_KEY", self.SECRET_KEY),
             ("PASSWORD_PEPPER", self.PASSWORD_PEPPER),
@@ -348,6 +463,24 @@ class ProductionConfig(Config):
                     f"{name} is too weak: use at least {MIN_SECRET_KEY_LENGTH} random "
                     'characters (python -c "import secrets; print(secrets.token_urlsafe(48))")'
                 )
+        if self.SECRET_KEY == self.PASSWORD_PEPPER:
+            raise ConfigurationError(
+                "SECRET_KEY and PASSWORD_PEPPER must be two different secrets: "
+                "one leaked must not give away the other"
+            )
+        if self.BCRYPT_ROUNDS < MIN_PRODUCTION_BCRYPT_ROUNDS:
+            raise ConfigurationError(
+                f"BCRYPT_ROUNDS must be at least {MIN_PRODUCTION_BCRYPT_ROUNDS} in production, "
+                f"got {self.BCRYPT_ROUNDS}"
+            )
+
+    def warnings(self) -> list[str]:
+        if self.TRUSTED_HOSTS is None:
+            return [
+                "TRUSTED_HOSTS is empty: answering requests for any Host; "
+                "list the host names this service is reached by"
+            ]
+        return []
 
 
 CONFIGS: dict[str, type[Config]] = {
@@ -358,9 +491,9 @@ CONFIGS: dict[str, type[Config]] = {
 
 
 def config_from_env(env: Mapping[str, str] | None = None) -> Config:
-    """Build the configuration named by ``APP_ENV`` (default: development)."""
+    """Build the configuration named by ``APP_ENV`` (unset or empty: production)."""
     env = os.environ if env is None else env
-    name = (env.get("APP_ENV") or "development").strip().lower()
+    name = (env.get("APP_ENV") or "").strip().lower() or "production"
     try:
         config_class = CONFIGS[name]
     except KeyError:

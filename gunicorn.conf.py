@@ -8,6 +8,11 @@ the fork: no connection is shared between processes.
 import os
 import sys
 
+ROOT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, ROOT)
+
+from escaped_access_log import EscapingLogger  # noqa: E402
+
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
@@ -38,14 +43,18 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # secrets. The last field is the X-Request-ID the service answered with.
 # "<pid>" first: which worker served a request (tests check that both do).
 access_log_format = '%(p)s %(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
+# Escapes what a client controls (the path above): a %0A in it cannot start
+# a second, forged line (escaped_access_log.py).
+logger_class = EscapingLogger
 
 
 def on_starting(server):
     """Refuse to start, in one line, before forking workers that would crash-loop."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from config import ConfigurationError, config_from_env
 
     try:
-        config_from_env()
+        config = config_from_env()
     except ConfigurationError as error:
         sys.exit(f"configuration error: {error}")
+    for warning in config.warnings():
+        server.log.warning("configuration: %s", warning)

@@ -17,7 +17,12 @@ import redis
 import sqlalchemy.exc
 from flask import Flask, Response, current_app, jsonify
 from marshmallow.exceptions import SCHEMA  # "_schema": errors of the whole body
-from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    SecurityError,
+    default_exceptions,
+)
 
 from app.exceptions import (
     EmailTaken,
@@ -62,6 +67,9 @@ DOMAIN_ERRORS: dict[type[ServiceError], ErrorAnswer] = {
 # Redis or the database is unreachable: worth retrying shortly.
 STORE_UNAVAILABLE = ErrorAnswer(503, "Session store unavailable", {"Retry-After": "1"})
 DATABASE_UNAVAILABLE = ErrorAnswer(503, "Database unavailable", {"Retry-After": "1"})
+# Flask raises werkzeug's SecurityError, before routing, for a Host header
+# that is not in TRUSTED_HOSTS; its own text would echo the header back.
+UNTRUSTED_HOST = ErrorAnswer(400, "Untrusted Host header")
 
 
 def error_response(status: int, detail: Any, headers: Mapping[str, str] | None = None) -> Response:
@@ -119,6 +127,8 @@ def _http_detail(error: HTTPException) -> str:
 def render_http_exception(error: HTTPException) -> Response:
     if isinstance(error.response, Response):
         return error.response  # already rendered by whoever raised it
+    if isinstance(error, SecurityError):
+        return _answer(UNTRUSTED_HOST)
     code = error.code or 500
     # Keep headers the exception sets itself, such as ``Allow`` on a 405.
     headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}

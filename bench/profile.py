@@ -73,7 +73,7 @@ def main() -> int:
     try:
         store.start()
         if path == "/bare":
-            env = {**bench.GUNICORN_SETTINGS, "LOG_LEVEL": "warning"}
+            env = {**bench.GUNICORN_SETTINGS, **bench.BARE_APP_ENV}
             server = Gunicorn(env, workdir / "bare.log", "bench.bare_app:app")
             server.start()
         else:

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.auth.passwords import Hasher, hash_password  # noqa: E402
-from tests.real.services import Gunicorn, RedisServer, call  # noqa: E402
+from tests.real.services import Gunicorn, RedisServer, call, cookie_header  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))  # 5: this machine is noisy
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
@@ -50,6 +50,9 @@ COUNTED_REQUESTS = 2000  # requests whose Redis commands are counted, one by one
 # Per-worker sockets: wrk's 16 connections are spread over both workers
 # instead of landing on whichever woke first (see gunicorn.conf.py).
 GUNICORN_SETTINGS = {"WEB_CONCURRENCY": "2", "GUNICORN_REUSE_PORT": "1"}
+# The bare app reads no settings, but gunicorn.conf.py checks the service's
+# at start-up, and APP_ENV unset means production (which needs secrets).
+BARE_APP_ENV = {"APP_ENV": "testing", "LOG_LEVEL": "warning"}
 SESSIONS_FOR_MEMORY = 1000
 BROWSER_UA = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -321,7 +324,7 @@ def main() -> int:
         service = start_service(store.url, database_url, workdir / "service.log",
                                 GUNICORN_THREADS=threads)  # fmt: skip
         started.append(service)
-        bare_env = {**GUNICORN_SETTINGS, "GUNICORN_THREADS": threads, "LOG_LEVEL": "warning"}
+        bare_env = {**GUNICORN_SETTINGS, "GUNICORN_THREADS": threads, **BARE_APP_ENV}
         bare = Gunicorn(bare_env, workdir / "bare.log", "bench.bare_app:app")
         bare.start()
         started.append(bare)
@@ -329,7 +332,7 @@ def main() -> int:
         api = f"http://127.0.0.1:{service.port}"
         assert call(service.port, "POST", "/api/auth/register", USER).status == 201
         login = call(service.port, "POST", "/api/auth/login", CREDENTIALS)
-        cookie = {"Cookie": f"session={login.cookie()}"}
+        cookie = cookie_header(login.cookie() or "")
         token = call(service.port, "POST", "/api/auth/token", CREDENTIALS).body["access_token"]
         bearer = {"Authorization": f"Bearer {token}"}
 

@@ -91,7 +91,10 @@ def request_stop(signum: int, frame: FrameType | None) -> None:
 def main() -> int:
     INSTANCE.mkdir(exist_ok=True)
     env = dict(os.environ)
-    env.setdefault("APP_ENV", "development")
+    # Said explicitly for `flask db upgrade` and gunicorn alike: without it they
+    # would run as production (config.py), which refuses a laptop's setup.
+    if not env.get("APP_ENV", "").strip():
+        env["APP_ENV"] = "development"
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 

@@ -31,13 +31,39 @@ PRODUCTION = {
 }
 
 
-def test_default_is_development_with_local_services() -> None:
-    config = config_from_env({})
+UNSET_MEANS_PRODUCTION = (
+    "APP_ENV is unset, so production: needs SECRET_KEY, PASSWORD_PEPPER, DATABASE_URL, "
+    "REDIS_URL in the environment (or set APP_ENV=development)"
+)
+
+
+def test_development_uses_local_services() -> None:
+    config = config_from_env({"APP_ENV": "development"})
     assert isinstance(config, DevelopmentConfig)
     assert config.SQLALCHEMY_DATABASE_URI.endswith("instance/auth.sqlite3")  # type: ignore[union-attr]
     assert f"unix://{EMBEDDED_REDIS_SOCKET}" == config.REDIS_URL
     assert config.BCRYPT_ROUNDS == 12
     assert config.SESSION_COOKIE_SECURE is False
+
+
+@pytest.mark.parametrize("app_env", [None, "", "  "])
+def test_app_env_unset_means_production_which_refuses_without_secrets(
+    app_env: str | None,
+) -> None:
+    """A process nobody configured must not run with development settings."""
+    env = {} if app_env is None else {"APP_ENV": app_env}
+    with pytest.raises(ConfigurationError) as refused:
+        config_from_env(env)
+    assert str(refused.value) == UNSET_MEANS_PRODUCTION
+
+
+def test_app_env_unset_with_production_settings_is_production() -> None:
+    config = config_from_env({k: v for k, v in PRODUCTION.items() if k != "APP_ENV"})
+    assert isinstance(config, ProductionConfig)
+    assert config.SESSION_COOKIE_SECURE is True
+    assert config.SESSION_COOKIE_NAME == "__Host-session"
+    assert config.HSTS_ENABLED is True
+    assert config.PASSWORD_BLOCKLIST_ENABLED is True
 
 
 def test_every_documented_variable_is_read() -> None:
@@ -53,6 +79,8 @@ def test_every_documented_variable_is_read() -> None:
             "MAX_CONTENT_LENGTH": "1024",
             "RATELIMIT_ENABLED": "false",
             "LOG_LEVEL": "warning",
+            "HSTS_ENABLED": "false",
+            "TRUSTED_HOSTS": "auth.example.com, .example.org:8443",
         }
     )
     assert config.BCRYPT_ROUNDS == 11
@@ -64,6 +92,8 @@ def test_every_documented_variable_is_read() -> None:
     assert config.MAX_CONTENT_LENGTH == 1024
     assert config.RATELIMIT_ENABLED is False
     assert config.LOG_LEVEL == "WARNING"
+    assert config.HSTS_ENABLED is False
+    assert config.TRUSTED_HOSTS == ["auth.example.com", ".example.org"]
 
 
 def test_production_forces_secure_cookies() -> None:
@@ -140,6 +170,17 @@ def test_password_min_length_applies_to_registration(redis: Any) -> None:
     assert response.json["detail"][0]["msg"] == "ensure this value has at least 12 characters"  # type: ignore[index]
 
 
+def test_wsgi_without_app_env_refuses_to_start_as_production() -> None:
+    """`flask --app wsgi …` or gunicorn started with nothing set: production's refusal."""
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"configuration error: {UNSET_MEANS_PRODUCTION}"]
+
+
 @pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
 def test_wsgi_refuses_to_start_with_one_line(missing: str) -> None:
     """What an operator sees: one line naming what is missing, no traceback."""
@@ -153,3 +194,215 @@ def test_wsgi_refuses_to_start_with_one_line(missing: str) -> None:
     assert result.stderr.splitlines() == [
         f"configuration error: APP_ENV=production needs {missing} in the environment"
     ]
+
+
+# --- production refuses weak settings, each in one line naming the variable ---
+
+ID_RULE = "1-16 characters of A-Z, a-z, 0-9, '_' and '-'"
+NOT_EXACT = (
+    "(scheme://host[:port]: no path or trailing '/', query, fragment, user info or default port)"
+)
+REFUSALS = {
+    "bcrypt cost 9": (
+        {"BCRYPT_ROUNDS": "9"},
+        "BCRYPT_ROUNDS must be at least 10 in production, got 9",
+    ),
+    "bcrypt cost 4": (
+        {"BCRYPT_ROUNDS": "4"},
+        "BCRYPT_ROUNDS must be at least 10 in production, got 4",
+    ),
+    "pepper equal to the secret key": (
+        {"PASSWORD_PEPPER": STRONG_KEY},
+        "SECRET_KEY and PASSWORD_PEPPER must be two different secrets: "
+        "one leaked must not give away the other",
+    ),
+    "cors wildcard": (
+        {"CORS_ORIGINS": "https://app.example,*"},
+        "CORS_ORIGINS must name origins, not '*': credentials go to listed origins only",
+    ),
+    "cors null": (
+        {"CORS_ORIGINS": "null"},
+        "CORS_ORIGINS must not list 'null': every sandboxed frame and file: page sends it",
+    ),
+    "cors trailing slash": (
+        {"CORS_ORIGINS": "https://app.example/"},
+        f"CORS_ORIGINS entry 'https://app.example/' is not an exact origin: "
+        f"write 'https://app.example' {NOT_EXACT}",
+    ),
+    "cors path": (
+        {"CORS_ORIGINS": "https://app.example/login"},
+        f"CORS_ORIGINS entry 'https://app.example/login' is not an exact origin: "
+        f"write 'https://app.example' {NOT_EXACT}",
+    ),
+    "cors query": (
+        {"CORS_ORIGINS": "https://app.example?x=1"},
+        f"CORS_ORIGINS entry 'https://app.example?x=1' is not an exact origin: "
+        f"write 'https://app.example' {NOT_EXACT}",
+    ),
+    "cors fragment": (
+        {"CORS_ORIGINS": "https://app.example:8443#top"},
+        f"CORS_ORIGINS entry 'https://app.example:8443#top' is not an exact origin: "
+        f"write 'https://app.example:8443' {NOT_EXACT}",
+    ),
+    "cors userinfo": (
+        {"CORS_ORIGINS": "https://ann@app.example"},
+        f"CORS_ORIGINS entry 'https://ann@app.example' is not an exact origin: "
+        f"write 'https://app.example' {NOT_EXACT}",
+    ),
+    "cors default port": (
+        {"CORS_ORIGINS": "https://app.example:443"},
+        f"CORS_ORIGINS entry 'https://app.example:443' is not an exact origin: "
+        f"write 'https://app.example' {NOT_EXACT}",
+    ),
+    "cors upper case": (
+        {"CORS_ORIGINS": "https://App.Example"},
+        f"CORS_ORIGINS entry 'https://App.Example' is not an exact origin: "
+        f"write 'https://app.example' {NOT_EXACT}",
+    ),
+    "cors other scheme": (
+        {"CORS_ORIGINS": "ftp://app.example"},
+        "CORS_ORIGINS entry 'ftp://app.example' must start with http:// or https://",
+    ),
+    "cors no scheme": (
+        {"CORS_ORIGINS": "app.example:3000"},
+        "CORS_ORIGINS entry 'app.example:3000' must start with http:// or https://",
+    ),
+    "cors no host": (
+        {"CORS_ORIGINS": "https://"},
+        "CORS_ORIGINS entry 'https://' has no host: write scheme://host[:port]",
+    ),
+    "cors bad port": (
+        {"CORS_ORIGINS": "https://app.example:99999"},
+        "CORS_ORIGINS entry 'https://app.example:99999' is not an origin: "
+        "write scheme://host[:port]",
+    ),
+    "pepper id with a dollar": (
+        {"PASSWORD_PEPPER_ID": "2$x"},
+        f"PASSWORD_PEPPER_ID must be {ID_RULE}, got '2$x'",
+    ),
+    "pepper id too long": (
+        {"PASSWORD_PEPPER_ID": "a" * 17},
+        f"PASSWORD_PEPPER_ID must be {ID_RULE}, got '{'a' * 17}'",
+    ),
+    "pepper id with a space": (
+        {"PASSWORD_PEPPER_ID": "v 2"},
+        f"PASSWORD_PEPPER_ID must be {ID_RULE}, got 'v 2'",
+    ),
+    "old pepper id with a dollar": (
+        {"PASSWORD_OLD_PEPPERS": "1$:" + "o" * 48},
+        f"PASSWORD_OLD_PEPPERS ids must be {ID_RULE}, got '1$'",
+    ),
+    "untrusted host entry that is a url": (
+        {"TRUSTED_HOSTS": "https://auth.example.com"},
+        "TRUSTED_HOSTS entry 'https://auth.example.com' is not a host name "
+        "(example.com, .example.com for every subdomain, or an IPv4 address)",
+    ),
+    "untrusted host wildcard": (
+        {"TRUSTED_HOSTS": "*.example.com"},
+        "TRUSTED_HOSTS entry '*.example.com' is not a host name "
+        "(example.com, .example.com for every subdomain, or an IPv4 address)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("env", "message"), REFUSALS.values(), ids=REFUSALS.keys())
+def test_production_refuses_a_weak_setting_in_one_line(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        config_from_env({**PRODUCTION, **env})
+    assert str(refused.value) == message
+    assert "\n" not in message
+
+
+# What would corrupt the hash format or never match a browser's Origin is
+# refused everywhere; what only weakens (cheap bcrypt, one secret for both
+# uses) is the test configuration's privilege.
+EVERYWHERE = ["pepper id with a dollar", "old pepper id with a dollar", "cors wildcard",
+              "cors trailing slash", "untrusted host wildcard"]  # fmt: skip
+PRODUCTION_ONLY = ["bcrypt cost 4", "pepper equal to the secret key"]
+
+
+@pytest.mark.parametrize("refusal", EVERYWHERE)
+@pytest.mark.parametrize("app_env", ["development", "testing"])
+def test_broken_formats_are_refused_in_every_environment(app_env: str, refusal: str) -> None:
+    env, message = REFUSALS[refusal]
+    with pytest.raises(ConfigurationError) as refused:
+        config_from_env({**PRODUCTION, **env, "APP_ENV": app_env})
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize("refusal", PRODUCTION_ONLY)
+def test_cheap_settings_are_fine_for_tests(refusal: str) -> None:
+    env, _ = REFUSALS[refusal]
+    config_from_env({**PRODUCTION, **env, "APP_ENV": "testing"})
+
+
+@pytest.mark.parametrize(
+    "origins",
+    ["https://app.example", "http://localhost:3000", "http://127.0.0.1:8080",
+     "http://[::1]:3000", "https://xn--bcher-kva.example"],
+)  # fmt: skip
+def test_exact_origins_are_accepted(origins: str) -> None:
+    assert [origins] == config_from_env({**PRODUCTION, "CORS_ORIGINS": origins}).CORS_ORIGINS
+
+
+def test_a_valid_pepper_id_and_old_peppers_are_accepted() -> None:
+    config = config_from_env(
+        {**PRODUCTION, "PASSWORD_PEPPER_ID": "2026-02_b", "PASSWORD_OLD_PEPPERS": "1:a:b$c"}
+    )
+    assert config.PASSWORD_PEPPER_ID == "2026-02_b"
+    assert config.PASSWORD_OLD_PEPPERS == {"1": "a:b$c"}  # only the id is constrained
+
+
+# --- the session cookie's name ---
+
+
+@pytest.mark.parametrize(
+    ("app_env", "name"),
+    [("production", "__Host-session"), ("development", "session"), ("testing", "session")],
+)
+def test_cookie_name_per_environment(app_env: str, name: str) -> None:
+    assert name == config_from_env({**PRODUCTION, "APP_ENV": app_env}).SESSION_COOKIE_NAME
+
+
+@pytest.mark.parametrize("name", ["__Host-sid", "__host-sid", "__Secure-sid"])
+def test_a_secure_only_cookie_name_needs_secure(name: str) -> None:
+    env = {**PRODUCTION, "APP_ENV": "development", "SESSION_COOKIE_NAME": name}
+    with pytest.raises(ConfigurationError) as refused:
+        config_from_env(env)
+    prefix = name[: name.index("-") + 1]
+    assert str(refused.value) == (
+        f"SESSION_COOKIE_NAME {name!r} needs SESSION_COOKIE_SECURE=true: "
+        f"browsers drop {prefix} cookies that are not Secure"
+    )
+    secure = config_from_env({**env, "SESSION_COOKIE_SECURE": "true"})
+    assert name == secure.SESSION_COOKIE_NAME
+    # Production forces Secure, so the name is always usable there.
+    assert config_from_env({**PRODUCTION, "SESSION_COOKIE_NAME": name}).SESSION_COOKIE_SECURE
+
+
+# --- HSTS and TRUSTED_HOSTS defaults ---
+
+
+@pytest.mark.parametrize(
+    ("env", "enabled"),
+    [
+        ({}, True),
+        ({"HSTS_ENABLED": "false"}, False),
+        ({"APP_ENV": "development"}, False),
+        ({"APP_ENV": "testing"}, False),
+        ({"APP_ENV": "development", "HSTS_ENABLED": "true"}, True),
+    ],
+)
+def test_hsts_is_on_by_default_in_production_only(env: dict[str, str], enabled: bool) -> None:
+    assert config_from_env({**PRODUCTION, **env}).HSTS_ENABLED is enabled
+
+
+def test_production_without_trusted_hosts_answers_any_host_with_one_warning() -> None:
+    config = config_from_env(PRODUCTION)
+    assert config.TRUSTED_HOSTS is None
+    assert config.warnings() == [
+        "TRUSTED_HOSTS is empty: answering requests for any Host; "
+        "list the host names this service is reached by"
+    ]
+    assert config_from_env({**PRODUCTION, "TRUSTED_HOSTS": "auth.example.com"}).warnings() == []
+    assert config_from_env({**PRODUCTION, "APP_ENV": "development"}).warnings() == []

@@ -156,12 +156,17 @@ class TestSwaggerUi:
         html = response.text
         assert "http://" not in html  # no CDN: everything is served from here
         assert "https://" not in html
-        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
-        assert {"/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"} <= set(assets)
+        # Every URL the page loads but its empty favicon ("data:,": no request).
+        assets = [url for url in re.findall(r'(?:src|href)="([^"]+)"', html) if url != "data:,"]
+        assert set(assets) == {
+            "/docs/assets/swagger-ui-bundle.js",
+            "/docs/assets/swagger-ui.css",
+            "/static/docs.js",  # starts Swagger UI: no inline script (test_hardening.py)
+        }
         for asset in assets:
             served = client.get(asset)
             assert served.status_code == 200, asset
-            assert len(served.data) > 1000
+            assert served.data
             served.close()
 
 

@@ -175,7 +175,7 @@ def gunicorn_env(real_redis_url: str, key_prefix: str, redis: redis_py.Redis) ->
         "PASSWORD_PEPPER": secrets.token_urlsafe(48),
         "REDIS_URL": real_redis_url,
         "SESSION_KEY_PREFIX": key_prefix,
-        "BCRYPT_ROUNDS": "4",
+        "BCRYPT_ROUNDS": "10",  # the lowest production accepts (config.py)
         # Throttling stays on, as in production, with private counters and
         # limits no functional test reaches (test_throttling_real sets its own).
         "RATELIMIT_KEY_PREFIX": f"test-{RUN_ID}-rl",

@@ -28,6 +28,12 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
+# The session cookie's name in production (config.py); elsewhere "session".
+PRODUCTION_COOKIE = "__Host-session"
+
+
+def cookie_header(session_id: str, name: str = PRODUCTION_COOKIE) -> dict[str, str]:
+    return {"Cookie": f"{name}={session_id}"}
 
 
 def free_port() -> int:
@@ -43,7 +49,7 @@ class Reply:
     body: Any
     seconds: float
 
-    def cookie(self, name: str = "session") -> str | None:
+    def cookie(self, name: str = PRODUCTION_COOKIE) -> str | None:
         for header in self.headers.get_all("Set-Cookie") or []:
             match = re.match(rf"{name}=([^;]*)", header)
             if match:

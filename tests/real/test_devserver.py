@@ -21,7 +21,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-COPIED = ["app", "migrations", "scripts", "config.py", "wsgi.py", "gunicorn.conf.py"]
+COPIED = [
+    "app", "migrations", "scripts",
+    "config.py", "wsgi.py", "gunicorn.conf.py", "escaped_access_log.py",
+]  # fmt: skip
 
 
 def free_port() -> int:
@@ -68,8 +71,10 @@ class DevServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
-        env.update(BIND=f"127.0.0.1:{self.port}", BCRYPT_ROUNDS="4", APP_ENV="development")
+        # No APP_ENV: `make run` says development itself (unset means production).
+        ignored = {"REDIS_URL", "DATABASE_URL", "APP_ENV"}
+        env = {k: v for k, v in os.environ.items() if k not in ignored}
+        env.update(BIND=f"127.0.0.1:{self.port}", BCRYPT_ROUNDS="4")
         self.process = subprocess.Popen(  # noqa: S603
             [sys.executable, str(self.checkout / "scripts" / "devserver.py")],
             env=env,

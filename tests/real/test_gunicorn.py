@@ -12,7 +12,7 @@ import redis as redis_py
 
 from tests.conftest import SessionKeys
 from tests.real.conftest import flask_db_upgrade
-from tests.real.services import Gunicorn, Reply
+from tests.real.services import Gunicorn, Reply, cookie_header
 
 USER = {"username": "ann", "email": "ann@example.com", "password": "pa55word!"}
 CREDENTIALS = {"email": USER["email"], "password": USER["password"]}
@@ -23,7 +23,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def cookie(sid: str) -> dict[str, str]:
-    return {"Cookie": f"session={sid}"}
+    return cookie_header(sid)
 
 
 def test_both_flows_across_workers_then_logout_deletes_the_key(

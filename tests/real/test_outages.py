@@ -14,7 +14,14 @@ from sqlalchemy.engine import make_url
 
 from tests.conftest import UNKNOWN_SID
 from tests.real.conftest import flask_db_upgrade
-from tests.real.services import Gunicorn, RedisServer, Reply, SilentServer, TcpProxy
+from tests.real.services import (
+    Gunicorn,
+    RedisServer,
+    Reply,
+    SilentServer,
+    TcpProxy,
+    cookie_header,
+)
 
 USER = {"username": "ann", "email": "ann@example.com", "password": "pa55word!"}
 CREDENTIALS = {"email": USER["email"], "password": USER["password"]}
@@ -61,7 +68,7 @@ def test_redis_stopped_then_restarted(
             server.call("GET", "/api/auth/me", headers=bearer), "Session store unavailable"
         )
         assert_unavailable(
-            server.call("GET", "/api/auth/me", headers={"Cookie": f"session={sid}"}),
+            server.call("GET", "/api/auth/me", headers=cookie_header(sid)),
             "Session store unavailable",
         )
     assert_unavailable(

@@ -13,7 +13,7 @@ from app import create_app
 from app.extensions import db
 from tests.conftest import make_config
 from tests.real.conftest import RUN_ID
-from tests.real.services import Gunicorn
+from tests.real.services import Gunicorn, cookie_header
 
 USER = {"username": "ann", "email": "ann@example.com", "password": "pa55word!"}
 CREDENTIALS = {"email": USER["email"], "password": USER["password"]}
@@ -33,8 +33,8 @@ def test_list_revoke_and_logout_everywhere_across_workers(
     laptop = server.call("POST", "/api/auth/login", CREDENTIALS).cookie()
     phone = server.call("POST", "/api/auth/login", CREDENTIALS).cookie()
     token = server.call("POST", "/api/auth/token", CREDENTIALS).body["access_token"]
-    as_laptop = {"Cookie": f"session={laptop}"}
-    as_phone = {"Cookie": f"session={phone}"}
+    as_laptop = cookie_header(laptop or "")
+    as_phone = cookie_header(phone or "")
     as_script = {"Authorization": f"Bearer {token}"}
 
     listed = server.call("GET", "/api/auth/sessions", headers=as_laptop).body
