@@ -69,6 +69,7 @@ class PasswordWork:
         """``work(*args)`` on a password-work thread, or ``PasswordWorkBusy``
         when no slot frees up within the wait."""
         if not self._free.acquire(timeout=self.wait):
+            log.info("password work refused: budget full", extra={"event": "password_work_busy"})
             raise PasswordWorkBusy()
         try:
             return self._executor().submit(work, *args).result()
