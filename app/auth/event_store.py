@@ -78,15 +78,21 @@ class EventStore:
         return f"{self.prefix}{{{self.user_tag(user_id)}}}:e{user_id}"
 
     def record(self, user_id: int, type: str, ip: str | None, user_agent: str | None) -> None:
+        with self.client.pipeline(transaction=True) as pipe:
+            self.record_in(pipe, user_id, type, ip, user_agent)
+            pipe.execute()
+
+    def record_in(
+        self, pipe: Any, user_id: int, type: str, ip: str | None, user_agent: str | None
+    ) -> None:
+        """Queue the entry's commands on ``pipe`` (a transaction on the user's slot)."""
         if type not in EVENT_TYPES:
             raise ValueError(f"unknown event type {type!r}")
         entry = EventRecord(type, int(self.clock()), pack_ip(ip), pack_user_agent(user_agent))
         key = self._key(user_id)
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.lpush(key, _encode(entry))
-            pipe.ltrim(key, 0, self.keep - 1)
-            pipe.expire(key, self.ttl)
-            pipe.execute()
+        pipe.lpush(key, _encode(entry))
+        pipe.ltrim(key, 0, self.keep - 1)
+        pipe.expire(key, self.ttl)
 
     def list(self, user_id: int) -> list[Event]:
         """Newest first; entries this version cannot read are left out."""

@@ -303,8 +303,17 @@ def login(
     store = context.sessions()
     if replaces is not None:
         store.end(replaces)
-    session_id = store.create(user.id, kind, client.ip, client.user_agent, snapshot)
-    record_event(user.id, "login", client)
+    session_id = store.create(
+        user.id,
+        kind,
+        client.ip,
+        client.user_agent,
+        snapshot,
+        # The activity entry rides in the session's own transaction: no extra round trip.
+        also=lambda pipe: context.events().record_in(
+            pipe, user.id, "login", client.ip, client.user_agent
+        ),
+    )
     return NewSession(public_user(user), session_id, store.first_ttl)
 
 

@@ -230,8 +230,12 @@ class SessionStore:
         ip: str | None,
         user_agent: str | None,
         user: UserSnapshot,
+        also: Callable[[Any], None] | None = None,
     ) -> str:
-        """A new session with its index entry, in one transaction; returns its id."""
+        """A new session with its index entry, in one transaction; returns its id.
+
+        ``also`` adds commands on the user's other keys (same hash tag, so the
+        same Cluster slot) to that transaction, such as an activity entry."""
         clock = self.clock()
         now = int(clock)
         tag = self.user_tag(user_id)
@@ -256,6 +260,8 @@ class SessionStore:
                 pipe.zadd(index, {selector: int(clock * 1000)})
                 # Every member ends within max_age of now: so can the index.
                 pipe.expire(index, self.max_age)
+                if also is not None:
+                    also(pipe)
                 created = pipe.execute()[0]
             if created:  # NX: a selector already in use just draws again
                 return f"{tag}.{secret}"
