@@ -49,7 +49,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 def make_config(**overrides: Any) -> TestingConfig:
     """A testing config that ignores the developer's environment."""
-    config = TestingConfig(env={})
+    # Functional tests wait for password work rather than get a 503 when
+    # they race; tests/fast/test_admission.py sets its own budget.
+    config = TestingConfig(env={"PASSWORD_WORK_WAIT": "10"})
     for name, value in overrides.items():
         setattr(config, name, value)
     return config

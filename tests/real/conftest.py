@@ -182,6 +182,9 @@ def gunicorn_env(real_redis_url: str, key_prefix: str, redis: redis_py.Redis) ->
         "RATELIMIT_LOGIN_PER_IDENTIFIER": "1000 per minute",
         "RATELIMIT_LOGIN_PER_IP": "1000 per minute",
         "RATELIMIT_REGISTER_PER_IP": "1000 per hour",
+        # Functional tests wait for password work instead of a 503 when they
+        # race; test_admission_real.py tests the budget with its own settings.
+        "PASSWORD_WORK_WAIT": "10",
         "WEB_CONCURRENCY": "2",
         "GUNICORN_THREADS": "2",
     }

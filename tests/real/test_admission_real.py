@@ -23,6 +23,7 @@ def test_a_full_budget_refuses_logins_and_serves_me(production_gunicorn: Any) ->
         WEB_CONCURRENCY="1",
         GUNICORN_THREADS="4",
         PASSWORD_WORK_SLOTS="1",
+        PASSWORD_WORK_WAIT="0.05",
         BCRYPT_ROUNDS="14",  # about a second a check: the slot stays taken
         RATELIMIT_ENABLED="false",
     )
@@ -30,21 +31,24 @@ def test_a_full_budget_refuses_logins_and_serves_me(production_gunicorn: Any) ->
     token = server.call("POST", "/api/auth/token", CREDENTIALS, timeout=30).body["access_token"]
     bearer = {"Authorization": f"Bearer {token}"}
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        slow = pool.submit(server.call, "POST", "/api/auth/login", CREDENTIALS, timeout=30)
-        refusal = None
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        logins = [
+            pool.submit(server.call, "POST", "/api/auth/token", CREDENTIALS, timeout=30)
+            for _ in range(3)
+        ]
+        # Whichever login took the only slot, the others are refused at once.
         deadline = time.monotonic() + 20
-        while refusal is None and not slow.done() and time.monotonic() < deadline:
-            reply = server.call("POST", "/api/auth/token", CREDENTIALS)
-            if reply.status == 503:
-                refusal = reply
-        assert refusal is not None, "the second login was never refused"
+        while sum(login.done() for login in logins) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
         me = server.call("GET", "/api/auth/me", headers=bearer)
         sessions = server.call("GET", "/api/auth/sessions", headers=bearer)
-        in_flight = not slow.done()
-        assert slow.result().status == 200
+        in_flight = not all(login.done() for login in logins)
+        replies = [login.result() for login in logins]
+    statuses = sorted(reply.status for reply in replies)
+    assert statuses == [200, 503, 503]
+    refusal = next(reply for reply in replies if reply.status == 503)
     assert refusal.body == {"detail": "Too busy: try again shortly"}
     assert refusal.headers["Retry-After"] == "1"
     assert me.status == 200
     assert sessions.status == 200
-    assert in_flight  # all of the above was answered while the first login hashed
+    assert in_flight  # /me and /sessions were answered while the admitted login hashed
