@@ -29,6 +29,7 @@ from app.mail import (
     SmtpTransport,
     compose,
 )
+from app.mail import start_delivery as real_start_delivery  # before the fast tier stubs it
 from config import ConfigurationError, ProductionConfig
 from tests.conftest import make_config
 
@@ -589,18 +590,20 @@ class TestConfiguration:
 
 
 class TestWiring:
-    def test_the_factory_builds_outbox_and_transport_without_a_thread(self) -> None:
+    def test_the_factory_builds_outbox_and_transport_without_a_thread(
+        self, mail_threads_started: list[Any]
+    ) -> None:
         app = create_app(make_config(REDIS_CLIENT=fakeredis.FakeRedis()))
         assert isinstance(app.extensions["outbox"], Outbox)
         assert isinstance(app.extensions["mail_transport"], ConsoleTransport)
-        assert os.getpid() not in mail._started
         smtp = create_app(
             make_config(REDIS_CLIENT=fakeredis.FakeRedis(), SMTP_URL="smtp://127.0.0.1:2525")
         )
         assert isinstance(smtp.extensions["mail_transport"], SmtpTransport)
+        assert mail_threads_started == []  # MAIL_DELIVERY_THREAD is off in testing
 
-    def test_production_without_smtp_delivers_to_the_log_and_says_so_once(
-        self, mail_log: MailLog
+    def test_production_without_smtp_delivers_to_the_log_and_says_so(
+        self, mail_log: MailLog, mail_threads_started: list[Any]
     ) -> None:
         config = ProductionConfig(
             env={
@@ -611,16 +614,25 @@ class TestWiring:
             }
         )
         config.REDIS_CLIENT = fakeredis.FakeRedis()  # type: ignore[attr-defined]
+        app = create_app(config)
+        assert mail_threads_started == [app]
+        assert isinstance(app.extensions["mail_transport"], ConsoleTransport)
+        assert [r.getMessage() for r in mail_log.records if r.levelno == logging.WARNING] == [
+            "SMTP_URL is not set: mail is written to the log, not sent"
+        ]
+
+    def test_one_delivery_thread_per_process(self) -> None:
+        app = create_app(make_config(REDIS_CLIENT=fakeredis.FakeRedis()))
         try:
-            app = create_app(config)
-            thread = mail._started[os.getpid()]
+            thread = real_start_delivery(app)
             assert thread.is_alive()
             assert thread.outbox is app.extensions["outbox"]
-            warnings = [r.getMessage() for r in mail_log.records if r.levelno == logging.WARNING]
-            assert warnings == ["SMTP_URL is not set: mail is written to the log, not sent"]
-            create_app(config)  # a second app in the same process: still one thread
+            assert thread.transport is app.extensions["mail_transport"]
+            other = create_app(make_config(REDIS_CLIENT=fakeredis.FakeRedis()))
+            assert real_start_delivery(other) is thread  # a second app: still the one thread
             assert [t.name for t in threading.enumerate()].count("mail-delivery") == 1
         finally:
             running = mail._started.pop(os.getpid(), None)
             if running is not None:
                 running.stop()
+        assert not thread.is_alive()
