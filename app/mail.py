@@ -9,15 +9,20 @@ send is retried after min(60, 2^attempts) seconds, until the message is older
 than ``max_age`` (``MAIL_MAX_AGE``); then it is dropped with one log line
 (``mail given up``, its id and age: never its address or body).
 
-**Delivery guarantee.** Every enqueued message is sent exactly once, or given
-up (with that log line) once older than ``max_age``; with one exception, the
-crash window: a process that dies (or loses Redis) after the SMTP server
-accepted a message and before its acknowledgement reached Redis leaves the
-message claimed, and it is sent again once its claim (``LEASE`` seconds)
-runs out: *at least once* there, exactly once otherwise. A send that takes
-longer than the claim can be repeated in the same way. Each message carries
-a stable ``Message-ID`` (``<id@sender's domain>``, the same on every
-attempt), so receivers can de-duplicate.
+**Delivery guarantee.** Each enqueued message is handed to the SMTP server
+exactly once, or given up with that line (older than ``max_age``; refused
+for good, a 5xx for its recipient; unreadable after a ``SECRET_KEY``
+rotation) -- except in the crash window, where delivery is *at least once*:
+when the server has accepted a message but the acknowledgement never
+reaches Redis (the process dies, or loses Redis, between the server's reply
+and the ack), or the server's reply to the message's data is lost (a
+timeout or a broken connection after the data went out), the message is
+sent again: after its claim (``LEASE``, 120 s) runs out, or at its next
+retry. A send that outlasts its claim can be repeated the same way
+(``MAIL_SMTP_TIMEOUT`` <= 30 s keeps sends well inside it). Every attempt
+carries the same ``Message-ID`` (``<id@MAIL_FROM's domain>``), so receivers
+can de-duplicate. Mail is as durable as Redis is: with persistence and
+replicas configured, a Redis restart loses none.
 
 **Encrypted at rest.** Queued mail holds live links (password reset, address
 verification). Redis holds each body only as AES-256-GCM ciphertext under a
