@@ -378,11 +378,22 @@ class Outbox:
 
 
 class ConsoleTransport:
-    """No SMTP: one log line per mail with its subject and links (``make run``)."""
+    """No SMTP: one log line per mail with its subject, and its links when
+    ``show_links`` (``make run``). Elsewhere (production with no SMTP_URL)
+    the links stay out: they carry live tokens, and logs must hold nothing
+    that can be redeemed."""
+
+    def __init__(self, show_links: bool = True) -> None:
+        self.show_links = show_links
 
     def send(self, message: Message, message_id: str) -> None:
-        links = " ".join(LINK.findall(message.text)) or "(no link)"
-        log.info("mail %s (not sent: no SMTP_URL): %s %s", message_id, message.subject, links)
+        links = " ".join(LINK.findall(message.text)) if self.show_links else "(links withheld)"
+        log.info(
+            "mail %s (not sent: no SMTP_URL): %s %s",
+            message_id,
+            message.subject,
+            links or "(no link)",
+        )
 
 
 class SmtpTransport:
@@ -454,9 +465,11 @@ class SmtpTransport:
                 smtp.close()
 
 
-def build_transport(smtp_url: str | None, mail_from: str, timeout: float) -> Transport:
+def build_transport(
+    smtp_url: str | None, mail_from: str, timeout: float, show_links: bool = True
+) -> Transport:
     if smtp_url is None:
-        return ConsoleTransport()
+        return ConsoleTransport(show_links)
     return SmtpTransport(smtp_url, mail_from, timeout)
 
 
@@ -555,7 +568,10 @@ def register_mail(app: Flask) -> None:
         max_age=config["MAIL_MAX_AGE"],
     )
     transport = build_transport(
-        config["SMTP_URL"], config["MAIL_FROM"], config["MAIL_SMTP_TIMEOUT"]
+        config["SMTP_URL"],
+        config["MAIL_FROM"],
+        config["MAIL_SMTP_TIMEOUT"],
+        show_links=config["ENV_NAME"] != "production",
     )
     app.extensions["mail_transport"] = transport
     if config["MAIL_DELIVERY_THREAD"] and not _in_cli_command():

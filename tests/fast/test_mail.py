@@ -636,3 +636,18 @@ class TestWiring:
             if running is not None:
                 running.stop()
         assert not thread.is_alive()
+
+
+def test_production_without_smtp_logs_no_link(caplog: pytest.LogCaptureFixture) -> None:
+    """A live token in a log line could be redeemed by whoever reads the logs."""
+    from app.mail import ConsoleTransport
+
+    body = "Open https://auth.example.com/reset-password?token=SECRET123 now"
+    message = Message(to="a@example.com", subject="reset", text=body, html=body)
+    with caplog.at_level("INFO", logger="app.mail"):
+        ConsoleTransport(show_links=False).send(message, "id1")
+        ConsoleTransport(show_links=True).send(message, "id2")
+    withheld, shown = (record.getMessage() for record in caplog.records[-2:])
+    assert "SECRET123" not in withheld
+    assert "links withheld" in withheld
+    assert "token=SECRET123" in shown
