@@ -177,7 +177,21 @@ def logout() -> dict[str, str]:
 @bp.response(200, SessionOut(many=True))
 @bp.alt_response(401, **UNAUTHENTICATED)
 @bp.alt_response(503, **UNAVAILABLE)
-@bp.doc(operationId="listSessions", security=SESSION_AUTH)
+@bp.doc(
+    operationId="listSessions",
+    security=SESSION_AUTH,
+    responses={
+        200: {  # an int, as flask-smorest keys the response it documents
+            "links": {
+                "endTheNewestSession": {
+                    "operationId": "endSession",
+                    "parameters": {"handle": "$response.body#/0/id"},
+                    "description": "The first id in the list ends that session",
+                }
+            }
+        }
+    },
+)
 def list_sessions() -> list[service.SessionView]:
     """Every live session of the caller's account, newest first."""
     return service.list_sessions(transport.read_credential().session_id)
