@@ -61,4 +61,10 @@ def test_the_script_keeps_credentials_same_origin(client: FlaskClient) -> None:
     script.close()
     assert 'credentials: "same-origin"' in source
     assert "localStorage" not in source
+    assert "sessionStorage" not in source
     assert "document.cookie" not in source
+    # Server data goes in as text, never parsed as HTML.
+    assert "innerHTML" not in source
+    assert "insertAdjacentHTML" not in source
+    # A mailed token is taken out of the address bar once read.
+    assert "history.replaceState" in source
