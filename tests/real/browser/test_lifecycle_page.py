@@ -166,6 +166,13 @@ def test_forgot_password_then_reset_by_the_mailed_link(
     expect(page.locator("#reset-form")).to_be_hidden()
     assert token_of(mail.link) not in site.server.log()
 
+    # A link cut short (no token) says so instead of offering a form that cannot work.
+    page.goto(site.base + "/reset-password")
+    expect(section.locator(".message")).to_have_text(
+        "This link is incomplete: open the link from your email again."
+    )
+    expect(page.locator("#reset-form")).to_be_hidden()
+
 
 def test_changing_the_password_signs_the_other_device_out(
     mailing_service: MailingService, devices: Any, shots: Shots
