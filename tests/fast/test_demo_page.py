@@ -1,8 +1,15 @@
-"""The demo page is served with a strict Content-Security-Policy and its assets."""
+"""The demo page is served with a strict Content-Security-Policy and its assets,
+also at the two addresses mailed links open."""
 
 from __future__ import annotations
 
+import pytest
 from flask.testing import FlaskClient
+
+from app.web import PAGE_POLICY
+
+# The addresses mailed links point at (app/auth/lifecycle.py: _link).
+LINK_PAGES = ("/reset-password", "/verify-email")
 
 
 def test_page_and_assets(client: FlaskClient) -> None:
@@ -23,10 +30,41 @@ def test_page_and_assets(client: FlaskClient) -> None:
         response.close()
 
 
+@pytest.mark.parametrize("path", LINK_PAGES)
+def test_mailed_links_open_the_same_page_under_the_same_policy(
+    client: FlaskClient, path: str
+) -> None:
+    home = client.get("/")
+    page = client.get(path)
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    assert page.headers["Content-Security-Policy"] == PAGE_POLICY
+    assert home.headers["Content-Security-Policy"] == PAGE_POLICY
+    # The same template; only the flow its script starts differs.
+    assert f'data-flow="{path[1:]}"' in page.text
+    assert page.text.replace(f'data-flow="{path[1:]}"', 'data-flow=""') == home.text
+    assert page.headers["Cache-Control"] == "no-store"  # its address holds a token
+
+
+@pytest.mark.parametrize("path", LINK_PAGES)
+def test_the_token_in_the_address_never_comes_back(client: FlaskClient, path: str) -> None:
+    token = "tok3n-Th4t-mUst-n0t-eCh0_" + "x" * 20
+    page = client.get(f"{path}?token={token}")
+    assert page.status_code == 200
+    assert token not in page.get_data(as_text=True)
+    assert all(token not in value for _, value in page.headers.items())
+
+
 def test_the_script_keeps_credentials_same_origin(client: FlaskClient) -> None:
     script = client.get("/static/app.js")
     source = script.text
     script.close()
     assert 'credentials: "same-origin"' in source
     assert "localStorage" not in source
+    assert "sessionStorage" not in source
     assert "document.cookie" not in source
+    # Server data goes in as text, never parsed as HTML.
+    assert "innerHTML" not in source
+    assert "insertAdjacentHTML" not in source
+    # A mailed token is taken out of the address bar once read.
+    assert "history.replaceState" in source

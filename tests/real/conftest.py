@@ -136,7 +136,7 @@ def migrated_postgres_url(postgres_database: Any) -> str:
 def redis(real_redis_url: str, key_prefix: str) -> Iterator[redis_py.Redis]:
     client = redis_py.Redis.from_url(real_redis_url)
     yield client
-    for pattern in (key_prefix + "*", f"test-{RUN_ID}-rl:*"):
+    for pattern in (key_prefix + "*", f"test-{RUN_ID}-rl:*", f"test-{RUN_ID}-mail:*"):
         for key in client.scan_iter(match=pattern, count=1000):
             client.delete(key)
     client.close()
@@ -182,6 +182,11 @@ def gunicorn_env(real_redis_url: str, key_prefix: str, redis: redis_py.Redis) ->
         "RATELIMIT_LOGIN_PER_IDENTIFIER": "1000 per minute",
         "RATELIMIT_LOGIN_PER_IP": "1000 per minute",
         "RATELIMIT_REGISTER_PER_IP": "1000 per hour",
+        "RATELIMIT_MAIL_PER_IP": "1000 per hour",
+        "RATELIMIT_MAIL_PER_ADDRESS": "1000 per hour",
+        # A private outbox: a delivery thread of another run sharing this
+        # Redis must never claim (and send elsewhere) this test's mail.
+        "MAIL_KEY_PREFIX": f"test-{RUN_ID}-mail:",
         # Functional tests wait for password work instead of a 503 when they
         # race; test_admission_real.py tests the budget with its own settings.
         "PASSWORD_WORK_WAIT": "10",

@@ -8,24 +8,10 @@ from playwright.sync_api import expect
 
 from tests.conftest import SessionKeys
 from tests.real.browser.conftest import Shots, StaticSite
+from tests.real.browser.demo import expect_signed_in, expect_signed_out, log_in, notice, register
 from tests.real.services import Gunicorn
 
 USER = {"username": "ann", "email": "ann@example.com", "password": "pa55word!"}
-
-
-def register(page: Any, username: str, email: str, password: str) -> None:
-    form = page.locator("#register-form")
-    form.get_by_label("Username").fill(username)
-    form.get_by_label("Email").fill(email)
-    form.get_by_label("Password").fill(password)
-    form.get_by_role("button", name="Create account").click()
-
-
-def log_in(page: Any, identifier: str, password: str) -> None:
-    form = page.locator("#login-form")
-    form.get_by_label("Email or username").fill(identifier)
-    form.get_by_label("Password").fill(password)
-    form.get_by_role("button", name="Log in").click()
 
 
 def test_register_log_in_who_am_i_log_out(
@@ -35,16 +21,18 @@ def test_register_log_in_who_am_i_log_out(
     base = f"http://127.0.0.1:{service.port}"
     page.goto(base + "/")
     expect(page).to_have_title("Auth service — demo")
+    expect_signed_out(page)
     shots.take(page, "empty")
 
     register(page, **USER)
     expect(page.locator("#register-form .message")).to_have_text(
-        "Account created for ann. You can log in now."
+        "Account created for ann. You can log in now; a link to verify your email is on its way."
     )
     shots.take(page, "registered")
 
     log_in(page, USER["email"], USER["password"])
-    expect(page.locator("#login-form .message")).to_have_text("Logged in as ann.")
+    expect(notice(page)).to_have_text("Logged in as ann.")
+    expect_signed_in(page, "ann")
     shots.take(page, "logged-in")
 
     # The session lives only in the HttpOnly cookie: invisible to scripts.
@@ -62,21 +50,27 @@ def test_register_log_in_who_am_i_log_out(
     expect(page.locator('#me-details [data-key="email"]')).to_have_text("ann@example.com")
     shots.take(page, "who-am-i")
 
+    # A reload finds the session again: the page asks /me when it opens.
+    page.reload()
+    expect_signed_in(page, "ann")
+
     panel.get_by_role("button", name="Log out").click()
-    expect(panel.locator(".message")).to_have_text("Successfully logged out")
+    expect(notice(page)).to_have_text("Successfully logged out")
+    expect_signed_out(page)
+    expect(page.locator('#me-details [data-key="email"]')).to_have_text("")  # nothing left behind
     assert not keys.exists(cookie["value"])
     assert [c for c in context.cookies() if c["name"] == "session"] == []
     shots.take(page, "logged-out")
 
-    panel.get_by_role("button", name="Who am I?").click()
-    expect(panel.locator(".message")).to_have_text("Could not validate credentials")
-    expect(page.locator("#me-details")).to_be_hidden()
-    shots.take(page, "who-am-i-after-logout")
+    page.reload()
+    expect_signed_out(page)
+    assert page.request.get(base + "/api/auth/me").status == 401
 
     # A stolen copy of the old cookie, set back by hand, is dead too.
     context.add_cookies([{k: cookie[k] for k in ("name", "value", "domain", "path")}])
-    panel.get_by_role("button", name="Who am I?").click()
-    expect(panel.locator(".message")).to_have_text("Could not validate credentials")
+    page.reload()
+    expect_signed_out(page)
+    shots.take(page, "stolen-cookie")
     response = page.request.get(base + "/api/auth/me")
     assert response.status == 401
 
