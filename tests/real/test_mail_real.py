@@ -379,3 +379,41 @@ def test_tls_both_ways_and_an_untrusted_certificate_is_refused(
         assert len(inbox.messages) == 1
     finally:
         server.stop()
+
+
+def test_a_reset_requested_while_smtp_is_down_arrives_when_it_is_back(
+    production_gunicorn: Any, inbox: Inbox
+) -> None:
+    """Through the API of a production gunicorn: the request is answered at
+    once, the mail waits in the outbox while the SMTP server is away, and
+    arrives, once, with a working link when it is back."""
+    smtp = SmtpServer(inbox)  # not started: the mail server is down
+    server = production_gunicorn(
+        "mail-outage",
+        SMTP_URL=f"smtp://{LOOPBACK}:{smtp.port}",
+        MAIL_POLL_INTERVAL="0.2",
+    )
+    user = {"username": "ann", "email": "ann@example.com", "password": "pa55word!"}
+    assert server.call("POST", "/api/auth/register", user).status == 201
+    reply = server.call("POST", "/api/auth/password/forgot", {"email": user["email"]})
+    assert reply.status == 202
+    assert reply.seconds < 2  # answered without waiting for the mail server
+    time.sleep(1.5)  # a few failed delivery rounds
+    assert inbox.messages == []
+    smtp.start()
+    try:
+        wait_for(lambda: len(inbox.messages) >= 2, timeout=90, what="the two mails")
+        time.sleep(1)  # anything sent twice would arrive now
+        subjects = sorted(str(message["Subject"]) for message in inbox.messages)
+        assert subjects == [
+            "Auth service: confirm your email address",
+            "Auth service: reset your password",
+        ]
+        assert len(set(inbox.message_ids())) == 2
+        reset = next(m for m in inbox.messages if "reset" in str(m["Subject"]))
+        text = reset.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+        token = text.split("token=", 1)[1].split()[0]
+        body = {"token": token, "new_password": "an0ther-passw0rd"}
+        assert server.call("POST", "/api/auth/password/reset", body).status == 200
+    finally:
+        smtp.stop()
