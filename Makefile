@@ -42,4 +42,4 @@ pins: $(STAMP)
 	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .coverage

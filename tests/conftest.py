@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import fakeredis
@@ -21,6 +22,7 @@ from werkzeug.test import TestResponse
 from app import create_app
 from app.extensions import db
 from config import TestingConfig
+from tests import node_tools
 
 API = "/api/auth"
 # The shape of a real session id (tag.random), pointing at no session.
@@ -174,3 +176,10 @@ class SessionKeys:
 @pytest.fixture
 def keys(app: Flask, redis: Any) -> SessionKeys:
     return SessionKeys(redis, app.config["SESSION_KEY_PREFIX"])
+
+
+@pytest.fixture(scope="session")
+def node_bin() -> Path:
+    """The pinned npm tools (tests/clients/package.json), installed once into
+    .cache/node/; skips, saying how to install them, without node and npm."""
+    return node_tools.installed()
