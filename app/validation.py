@@ -23,6 +23,7 @@ NOT_UNICODE = Problem("string is not valid Unicode (unpaired surrogate)", "value
 NOT_BOOLEAN = Problem("value could not be parsed to a boolean", "type_error.bool")
 NOT_OBJECT = Problem("request body must be a JSON object", "type_error.dict")
 INVALID_EMAIL = Problem("value is not a valid email address", "value_error.email")
+CONTROL_CHARACTER = Problem("may not contain control characters", "value_error.str.control")
 INVALID_USERNAME = Problem(
     "may contain only letters, digits, '_', '.' and '-'", "value_error.str.regex"
 )

@@ -61,12 +61,18 @@ SET_COOKIE = {
 }
 
 
-def _one_of(*schemas: str) -> dict[str, Any]:
-    return {"oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in schemas]}
+def _only(schema: str, never: str) -> dict[str, Any]:
+    """``schema``, without the other identifier: exactly one is accepted."""
+    return {"allOf": [{"$ref": f"#/components/schemas/{schema}"}, {"not": {"required": [never]}}]}
 
 
 CREDENTIALS_BODY = {
-    "schema": _one_of("EmailCredentialsIn", "UsernameCredentialsIn"),
+    "schema": {
+        "oneOf": [
+            _only("EmailCredentialsIn", never="username"),
+            _only("UsernameCredentialsIn", never="email"),
+        ]
+    },
     "examples": {
         "email": {
             "summary": "By email",
@@ -105,7 +111,25 @@ TOKEN_DOC = {
 @bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
 @bp.alt_response(429, **TOO_MANY)
 @bp.alt_response(503, **UNAVAILABLE)
-@bp.doc(operationId="register", security=PUBLIC)
+@bp.doc(
+    operationId="register",
+    security=PUBLIC,
+    responses={
+        201: {
+            "links": {
+                name: {
+                    "operationId": name,
+                    "requestBody": {
+                        "email": "$request.body#/email",
+                        "password": "$request.body#/password",
+                    },
+                    "description": f"The new account's credentials, to {name}",
+                }
+                for name in ("token", "login")
+            }
+        }
+    },
+)
 def register(data: dict[str, str]) -> service.PublicUser:
     """Create an account. Does not log in."""
     return lifecycle.register(**data, client=_client(), public_url=_public_url())
@@ -138,7 +162,23 @@ def login(credentials: service.Credentials) -> service.PublicUser:
 @bp.alt_response(415, schema=ErrorOut, description="Body is neither JSON nor a form")
 @bp.alt_response(429, **TOO_MANY)
 @bp.alt_response(503, **UNAVAILABLE)
-@bp.doc(operationId="token", security=PUBLIC, **TOKEN_DOC)
+@bp.doc(
+    operationId="token",
+    security=PUBLIC,
+    responses={
+        200: {
+            "links": {
+                name: {
+                    "operationId": name,
+                    "parameters": {"header.Authorization": "Bearer {$response.body#/access_token}"},
+                    "description": "The new token, as a bearer credential",
+                }
+                for name in ("me", "listSessions", "logout", "logoutAll")
+            }
+        }
+    },
+    **TOKEN_DOC,
+)
 def token(credentials: service.Credentials) -> dict[str, Any]:
     """API login: an opaque bearer token from the same session store. No cookie."""
     new = service.login(credentials, transport.BEARER, _client())
@@ -183,10 +223,13 @@ def logout() -> dict[str, str]:
     responses={
         200: {  # an int, as flask-smorest keys the response it documents
             "links": {
-                "endTheNewestSession": {
+                "endSession": {
                     "operationId": "endSession",
-                    "parameters": {"handle": "$response.body#/0/id"},
-                    "description": "The first id in the list ends that session",
+                    "parameters": {
+                        "path.handle": "$response.body#/0/id",
+                        "header.Authorization": "$request.header.Authorization",
+                    },
+                    "description": "The first (newest) session in the list ends",
                 }
             }
         }

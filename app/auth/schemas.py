@@ -19,6 +19,7 @@ from app.auth.event_store import EVENT_TYPES
 from app.auth.service import Credentials
 from app.validation import (
     COMMON_PASSWORD,
+    CONTROL_CHARACTER,
     INVALID_EMAIL,
     INVALID_USERNAME,
     NOT_BOOLEAN,
@@ -37,6 +38,9 @@ USERNAME_MIN_LENGTH = 3
 USERNAME_MAX_LENGTH = 50
 PASSWORD_MAX_LENGTH = 1024
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
+# What a login may type as a username: anything printable (a NUL would reach
+# the database, which refuses it), up to an email address's length.
+LOGIN_NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"
 
 
 class Schema(ma.Schema):
@@ -183,7 +187,10 @@ class CredentialsIn(Schema):
 
     email = Email(metadata=EMAIL_DOC)
     username = Text(
-        validate=Length(min=1, max=EMAIL_MAX_LENGTH),
+        validate=[
+            Length(min=1, max=EMAIL_MAX_LENGTH),
+            FullMatch(LOGIN_NAME_PATTERN, error=CONTROL_CHARACTER.msg),
+        ],
         metadata={"example": "johndoe", "description": "A username, or an email address"},
     )
     password = Text(
@@ -225,7 +232,10 @@ class UsernameCredentialsIn(Schema):
 
     username = Text(
         required=True,
-        validate=Length(min=1, max=EMAIL_MAX_LENGTH),
+        validate=[
+            Length(min=1, max=EMAIL_MAX_LENGTH),
+            FullMatch(LOGIN_NAME_PATTERN, error=CONTROL_CHARACTER.msg),
+        ],
         metadata={"example": "johndoe"},
     )
     password = Text(required=True, validate=Length(min=1, max=PASSWORD_MAX_LENGTH))
@@ -235,10 +245,13 @@ class OAuth2PasswordFormIn(Schema):
     """Documents ``/token``'s form body: the OAuth2 password grant (RFC 6749
     4.3), as Swagger UI's Authorize button sends it."""
 
-    grant_type = Text(metadata={"enum": ["password"], "description": "Ignored if given"})
+    grant_type = Text(metadata={"description": "password (OAuth2); ignored if given"})
     username = Text(
         required=True,
-        validate=Length(min=1, max=EMAIL_MAX_LENGTH),
+        validate=[
+            Length(min=1, max=EMAIL_MAX_LENGTH),
+            FullMatch(LOGIN_NAME_PATTERN, error=CONTROL_CHARACTER.msg),
+        ],
         metadata={"description": "A username, or an email address"},
     )
     password = Text(required=True, validate=Length(min=1, max=PASSWORD_MAX_LENGTH))

@@ -75,10 +75,16 @@ class TestOpenApi:
 
     def test_login_takes_exactly_one_identifier(self, spec: dict[str, Any]) -> None:
         body = spec["paths"]["/api/auth/login"]["post"]["requestBody"]["content"][JSON]
-        shapes = [resolve(spec, ref) for ref in body["schema"]["oneOf"]]
+        branches = body["schema"]["oneOf"]
+        shapes = [resolve(spec, branch["allOf"][0]) for branch in branches]
         assert [sorted(shape["required"]) for shape in shapes] == [
             ["email", "password"],
             ["password", "username"],
+        ]
+        # Exclusive: a body with both identifiers matches neither branch.
+        assert [branch["allOf"][1] for branch in branches] == [
+            {"not": {"required": ["username"]}},
+            {"not": {"required": ["email"]}},
         ]
         assert {name for name in body["examples"]} == {"email", "username"}
 

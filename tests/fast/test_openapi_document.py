@@ -31,6 +31,13 @@ OPERATIONS = {
     ("get", "/api/auth/sessions"): "listSessions",
     ("delete", "/api/auth/sessions/{handle}"): "endSession",
     ("post", "/api/auth/logout-all"): "logoutAll",
+    ("post", "/api/auth/password/change"): "changePassword",
+    ("post", "/api/auth/password/forgot"): "forgotPassword",
+    ("post", "/api/auth/password/reset"): "resetPassword",
+    ("post", "/api/auth/email/verify"): "verifyEmail",
+    ("post", "/api/auth/email/verify/resend"): "resendVerification",
+    ("post", "/api/auth/account/delete"): "deleteAccount",
+    ("get", "/api/auth/events"): "listEvents",
 }
 PROBES = {("get", "/healthz"), ("get", "/readyz")}
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
