@@ -167,7 +167,7 @@ def test_the_generated_python_client_runs_the_session_flow(
     logged_in = login.sync_detailed(client=browser, body=body(login, by_username, JSON))
     assert logged_in.status_code == 200, logged_in.content
     assert logged_in.parsed.id == created.id
-    assert logged_in.headers["Set-Cookie"].startswith("session=")
+    assert logged_in.headers["Set-Cookie"].startswith("__Host-session=")  # production
 
     by_email = {"email": user["email"], "password": user["password"]}
     issued = token.sync_detailed(client=anonymous, body=body(token, by_email, JSON))
