@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench profile pins clean
+.PHONY: run test lint mutants bench profile pins clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# Mutation testing of the security-critical modules on the fast tier (mutmut,
+# [tool.mutmut] in pyproject.toml, docs/MUTATION.md). Starts afresh each time:
+# mutmut keeps old verdicts for unchanged code even when the tests changed.
+mutants: $(STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run
+	$(BIN)/python scripts/mutants_summary.py
 
 # The performance table (bench/RESULTS.md): several minutes, needs wrk.
 bench: $(STAMP)
@@ -42,4 +50,4 @@ pins: $(STAMP)
 	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache .coverage mutants
