@@ -121,5 +121,40 @@ def test_malformed_stored_hash_never_verifies_or_raises(stored: str) -> None:
     assert needs_rehash(stored, HASHER)
 
 
-def test_burn_verify_uses_the_same_scheme_and_cost() -> None:
-    burn_verify("anything", HASHER)  # must not raise; timing is tested through the API
+@pytest.fixture
+def checkpw_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bytes, bytes]]:
+    """Every ``bcrypt.checkpw(secret, hash)`` made, passed on to the real one."""
+    calls: list[tuple[bytes, bytes]] = []
+    real = bcrypt.checkpw
+
+    def checkpw(secret: bytes, hashed: bytes) -> bool:
+        calls.append((secret, hashed))
+        return real(secret, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", checkpw)
+    return calls
+
+
+def cost(bcrypt_hash: bytes) -> int:
+    """The cost field of ``$2b$<cost>$<salt and digest>``."""
+    return int(bcrypt_hash.split(b"$")[2])
+
+
+@pytest.mark.parametrize("rounds", [4, 5])
+def test_burn_verify_uses_the_same_scheme_and_cost(
+    checkpw_calls: list[tuple[bytes, bytes]], rounds: int
+) -> None:
+    """An unknown account costs what a known one does: one bcrypt check, at
+    the configured cost, of the same pre-hashed secret a real hash would get."""
+    hasher = Hasher(rounds=rounds, pepper=b"p" * 48, pepper_id="3")
+    stored = hash_password("guess", hasher)
+    assert not verify_password("anything", stored, hasher)
+    [(real_secret, real_hash)] = checkpw_calls
+    checkpw_calls.clear()
+
+    burn_verify("anything", hasher)
+    assert len(checkpw_calls) == 1
+    [(secret, dummy_hash)] = checkpw_calls
+    assert cost(dummy_hash) == cost(real_hash) == rounds
+    assert dummy_hash.startswith(b"$2b$")
+    assert secret == real_secret  # same pepper, same HMAC-SHA384 pre-hash
