@@ -121,6 +121,14 @@ def test_malformed_stored_hash_never_verifies_or_raises(stored: str) -> None:
     assert needs_rehash(stored, HASHER)
 
 
+def test_legacy_bcrypt_verifies_a_password_of_exactly_72_bytes() -> None:
+    """bcrypt's whole input: the longest password a legacy hash can hold."""
+    password = "é" * 36  # 72 bytes of UTF-8
+    legacy = bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
+    assert verify_password(password, legacy, HASHER)
+    assert not verify_password(password + "!", legacy, HASHER)  # 73 bytes
+
+
 @pytest.fixture
 def checkpw_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bytes, bytes]]:
     """Every ``bcrypt.checkpw(secret, hash)`` made, passed on to the real one."""
