@@ -107,11 +107,11 @@ def verify_password(password: str, stored: str, hasher: Hasher) -> bool:
     return matches
 
 
-def _top_up(spent: int, hasher: Hasher) -> None:
+def _top_up(spent: int, hasher: Hasher, secret: bytes = b"top-up") -> None:
     """Dummy work so that a check that cost 2^spent costs 2^rounds in all."""
     costs = range(spent, hasher.rounds) if spent else [hasher.rounds]
     for cost in costs:
-        bcrypt.checkpw(b"top-up", _dummy_hash(cost))
+        bcrypt.checkpw(secret, _dummy_hash(cost))
 
 
 def _bcrypt_cost(bcrypt_hash: str) -> int:
@@ -140,5 +140,4 @@ def burn_verify(password: str, hasher: Hasher) -> None:
     The same pre-hash and the same cost: response time does not tell which
     accounts exist.
     """
-    _prehash(password, hasher.pepper)
-    _top_up(0, hasher)
+    _top_up(0, hasher, secret=_prehash(password, hasher.pepper))
