@@ -18,6 +18,7 @@ requests alternate with in-process bcrypt verifies.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import re
@@ -29,9 +30,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import redis
@@ -66,31 +68,89 @@ class Load:
     p50_ms: float
     p99_ms: float
     requests: int
+    seconds: float = 0.0  # how long wrk ran
+    # wrk's "Socket errors: ... timeout N": answers that came after more than
+    # 2 s (wrk's --timeout), left out of the latencies. A request still
+    # unanswered when the run ends is counted nowhere: ``stalled`` is the
+    # connections that got no answer at all in the run (more than 2 s).
+    timeouts: int = 0
+    stalled: int = 0
+    errors: int = 0  # "Non-2xx or 3xx responses"
+    statuses: dict[int, int] = field(default_factory=dict)  # only with post.lua
+
+    def per_second(self, *statuses: int) -> float:
+        return sum(self.statuses.get(status, 0) for status in statuses) / self.seconds
 
 
-def wrk(url: str, connections: int, headers: dict[str, str] | None = None, body: str = "") -> Load:
-    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{SECONDS}s", "--latency"]
+def wrk_command(
+    url: str,
+    connections: int,
+    headers: dict[str, str] | None = None,
+    body: str = "",
+    seconds: int | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    duration = SECONDS if seconds is None else seconds
+    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{duration}s", "--latency"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     env = dict(os.environ)
     if body:
         command += ["-s", str(ROOT / "bench" / "post.lua")]
         env["BENCH_BODY"] = body
-    out = subprocess.run(
-        [*command, url], capture_output=True, text=True, check=True, env=env
-    ).stdout
-    if "Non-2xx" in out:
-        raise SystemExit(f"{url} answered errors under load:\n{out}")
+    return [*command, url], env
 
+
+def parse_wrk(out: str) -> Load:
     def latency(percent: str) -> float:
         match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
         if match is None:
             raise SystemExit(f"no {percent}% latency in wrk's output:\n{out}")
         return float(match.group(1)) * UNITS[match.group(2)]
 
+    def count(pattern: str) -> int:
+        match = re.search(pattern, out)
+        return int(match.group(1)) if match else 0
+
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    return Load(rps, latency("50"), latency("99"), requests)
+    done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
+    assert done is not None, out
+    requests, seconds = int(done.group(1)), float(done.group(2)) * UNITS[done.group(3)] / 1000
+    # With no answer at all wrk prints zero latencies: none was measured.
+    p50, p99 = (latency("50"), latency("99")) if requests else (math.inf, math.inf)
+    return Load(
+        rps,
+        p50,
+        p99,
+        requests,
+        seconds=seconds,
+        timeouts=count(r"Socket errors:.*timeout (\d+)"),
+        stalled=max(0, count(r"(\d+) connections") - requests),
+        errors=count(r"Non-2xx or 3xx responses: (\d+)"),
+        statuses={int(code): int(n) for code, n in re.findall(r"^status (\d+) (\d+)$", out, re.M)},
+    )
+
+
+def start_wrk(*args: Any, **kwargs: Any) -> subprocess.Popen[str]:
+    """wrk in the background: for loads that must overlap (the login flood)."""
+    command, env = wrk_command(*args, **kwargs)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+
+
+def finish_wrk(process: subprocess.Popen[str]) -> Load:
+    out, _ = process.communicate()
+    if process.returncode:
+        raise SystemExit(f"wrk failed ({process.returncode}):\n{out}")
+    return parse_wrk(out)
+
+
+def wrk(url: str, connections: int, headers: dict[str, str] | None = None, body: str = "") -> Load:
+    """One load; any answer but a 2xx, or any timeout, stops the bench."""
+    command, env = wrk_command(url, connections, headers, body)
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+    load = parse_wrk(out)
+    if load.errors or load.timeouts:
+        raise SystemExit(f"{url} answered errors under load:\n{out}")
+    return load
 
 
 def median_load(*args: object, **kwargs: object) -> Load:
@@ -118,11 +178,22 @@ def ratios(numerators: list[Load], denominators: list[Load]) -> float:
 
 
 def median_of(runs: list[Load]) -> Load:
+    """Medians of rates and latencies; counts (requests, timeouts, errors,
+    statuses) and seconds summed over the runs."""
+    statuses: dict[int, int] = {}
+    for run in runs:
+        for status, count in run.statuses.items():
+            statuses[status] = statuses.get(status, 0) + count
     return Load(
         statistics.median(r.rps for r in runs),
         statistics.median(r.p50_ms for r in runs),
         statistics.median(r.p99_ms for r in runs),
         sum(r.requests for r in runs),
+        seconds=sum(r.seconds for r in runs),
+        timeouts=sum(r.timeouts for r in runs),
+        stalled=sum(r.stalled for r in runs),
+        errors=sum(r.errors for r in runs),
+        statuses=statuses,
     )
 
 
