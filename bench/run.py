@@ -41,7 +41,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.auth.passwords import Hasher, hash_password  # noqa: E402
+from app.auth.passwords import Hasher, hash_password, verify_password  # noqa: E402
 from bench.bare_app import FIXED_KEY, FIXED_VALUE  # noqa: E402
 from tests.real.services import Gunicorn, RedisServer, call  # noqa: E402
 
@@ -283,18 +283,26 @@ def login_and_verify_times(port: int, rounds: int) -> LoginTimes:
     )
 
 
-def start_service(redis_url: str, database_url: str, log: Path, **extra: str) -> Gunicorn:
+# One pair per bench: every service it starts on one database verifies the
+# hashes another one made.
+SECRET_KEY = secrets.token_urlsafe(48)
+PASSWORD_PEPPER = secrets.token_urlsafe(48)
+
+
+def start_service(
+    redis_url: str, database_url: str, log: Path, app_module: str = "wsgi:app", **extra: str
+) -> Gunicorn:
     env = {
         "APP_ENV": "production",
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "PASSWORD_PEPPER": secrets.token_urlsafe(48),
+        "SECRET_KEY": SECRET_KEY,
+        "PASSWORD_PEPPER": PASSWORD_PEPPER,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         **GUNICORN_SETTINGS,
         "LOG_LEVEL": "warning",
         **extra,
     }
-    server = Gunicorn(env, log)
+    server = Gunicorn(env, log, app_module)
     server.start()
     return server
 
@@ -365,6 +373,197 @@ def bytes_per_session_and_short_logins(
     finally:
         server.stop()
     return total / SESSIONS_FOR_MEMORY, short_logins
+
+
+# --- the login flood ----------------------------------------------------------------
+
+FLOOD_CONNECTIONS = 32  # wrk connections POSTing wrong passwords
+FLOOD_ROUNDS = 12  # bcrypt cost: production's
+VERIFIES_PER_RUN = 3  # in-process verifies before each run: the ceiling follows drift
+# A known account, a wrong password: the service finds the user and verifies
+# for real (an unknown account burns one verify of the same cost: same work).
+WRONG_PASSWORD = {"email": USER["email"], "password": "not-the-pa55word"}
+# Throttling off: a real credential-stuffing attack comes from thousands of
+# addresses, so no per-network bucket would stop it.
+FLOOD_SETTINGS = {"BCRYPT_ROUNDS": str(FLOOD_ROUNDS), "RATELIMIT_ENABLED": "false"}
+# "Before": a budget larger than gunicorn's threads, and a wait longer than
+# any request: every login thread hashes (still at the lowered priority).
+ADMISSION_OFF = {"PASSWORD_WORK_SLOTS": "64", "PASSWORD_WORK_WAIT": "10"}
+
+
+@dataclass
+class FloodRun:
+    verify_ms: float  # median of VERIFIES_PER_RUN in-process verifies just before
+    alone: Load  # GET /me, bearer, no other load
+    me: Load  # the same, while the flood runs
+    logins: Load  # the flood: POST /login, wrong password, statuses counted
+    logins_alone: Load | None  # the flood with no /me load
+
+    @property
+    def ceiling(self) -> float:
+        """Password checks per second if every core did nothing but bcrypt."""
+        return (os.cpu_count() or 1) * 1000 / self.verify_ms
+
+
+@dataclass
+class Flood:
+    label: str
+    settings: dict[str, str]
+    runs: list[FloodRun]
+
+    @property
+    def alone(self) -> Load:
+        return median_of([run.alone for run in self.runs])
+
+    @property
+    def me(self) -> Load:
+        return median_of([run.me for run in self.runs])
+
+    @property
+    def logins(self) -> Load:
+        return median_of([run.logins for run in self.runs])
+
+    @property
+    def logins_alone(self) -> Load | None:
+        runs = [run.logins_alone for run in self.runs if run.logins_alone is not None]
+        return median_of(runs) if runs else None
+
+    @property
+    def verify_ms(self) -> float:
+        return statistics.median(run.verify_ms for run in self.runs)
+
+    @property
+    def ceiling(self) -> float:
+        return statistics.median(run.ceiling for run in self.runs)
+
+    @property
+    def me_ratio(self) -> float:
+        """/me under the flood ÷ /me alone: the median of per-run ratios."""
+        return ratios([run.me for run in self.runs], [run.alone for run in self.runs])
+
+    def per_second(self, *statuses: int, alone: bool = False) -> float:
+        loads = [run.logins_alone if alone else run.logins for run in self.runs]
+        return statistics.median(load.per_second(*statuses) for load in loads if load)
+
+    def checked_ratio(self, alone: bool = False) -> float:
+        """Logins answered 401 (a password really checked) per second ÷ the
+        ceiling, per run (the ceiling measured just before), median."""
+        return statistics.median(
+            load.per_second(401) / run.ceiling
+            for run in self.runs
+            if (load := run.logins_alone if alone else run.logins) is not None
+        )
+
+
+def verify_times(samples: int) -> list[float]:
+    """One password check as the service makes it for a wrong password on a
+    known account (pre-hash + bcrypt at FLOOD_ROUNDS), timed in this process."""
+    hasher = Hasher(rounds=FLOOD_ROUNDS, pepper=b"p" * 48)
+    stored = hash_password(USER["password"], hasher)
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        assert not verify_password(WRONG_PASSWORD["password"], stored, hasher)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def settle(server: Gunicorn, quiet: float = 0.05, limit: float = 60) -> None:
+    """Wait until the server is idle: logins that wrk left in flight (or in
+    gunicorn's queue) finish hashing before the next measure starts."""
+    assert server.process is not None
+    deadline = time.monotonic() + limit
+    previous = cpu_seconds(server.process.pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu_seconds(server.process.pid)
+        if now - previous < quiet:
+            return
+        previous = now
+
+
+def login_flood(
+    store_url: str,
+    database_url: str,
+    log: Path,
+    label: str,
+    settings: dict[str, str],
+    flood_alone: bool = True,
+    app_module: str = "wsgi:app",
+) -> Flood:
+    """RUNS runs of: a few in-process verifies; GET /me alone; GET /me while
+    FLOOD_CONNECTIONS connections POST wrong passwords (both wrk processes
+    started together, for SECONDS); with ``flood_alone``, the flood alone."""
+    threads = os.environ.get("GUNICORN_THREADS", "4")
+    server = start_service(store_url, database_url, log, app_module=app_module,
+                           GUNICORN_THREADS=threads, **FLOOD_SETTINGS, **settings)  # fmt: skip
+    try:
+        # The bench's user: made here unless the main service already did.
+        assert call(server.port, "POST", "/api/auth/register", USER).status in {201, 400}
+        reply = call(server.port, "POST", "/api/auth/token", CREDENTIALS)
+        assert reply.status == 200, reply.body
+        bearer = {"Authorization": f"Bearer {reply.body['access_token']}"}
+        me_url = f"http://127.0.0.1:{server.port}/api/auth/me"
+        login_url = f"http://127.0.0.1:{server.port}/api/auth/login"
+        wrong = json.dumps(WRONG_PASSWORD)
+        runs = []
+        for _ in range(RUNS):
+            settle(server)
+            verify_ms = statistics.median(verify_times(VERIFIES_PER_RUN))
+            alone = wrk(me_url, CONNECTIONS, bearer)
+            flood = start_wrk(login_url, FLOOD_CONNECTIONS, body=wrong)
+            me = finish_wrk(start_wrk(me_url, CONNECTIONS, bearer))
+            logins = finish_wrk(flood)
+            logins_alone = None
+            if flood_alone:
+                settle(server)
+                logins_alone = finish_wrk(start_wrk(login_url, FLOOD_CONNECTIONS, body=wrong))
+            runs.append(FloodRun(verify_ms, alone, me, logins, logins_alone))
+    finally:
+        server.stop()
+    return Flood(label, settings, runs)
+
+
+def ms(value: float, digits: int = 2) -> str:
+    """A latency for the table; infinite: no request was answered in a run."""
+    return "none answered" if math.isinf(value) else f"{value:.{digits}f}"
+
+
+def flood_rows(flood: Flood) -> list[str]:
+    me, alone, logins = flood.me, flood.alone, flood.logins
+    checked, refused = flood.per_second(401), flood.per_second(503)
+    other = sum(n for status, n in logins.statuses.items() if status not in {401, 503})
+    p99_ok = me.p99_ms < 100
+    rows = [
+        row(f"{flood.label}: GET /me, bearer, alone ({CONNECTIONS} connections)",
+            f"{alone.rps:,.0f}", ms(alone.p50_ms), ms(alone.p99_ms), "", ""),
+        row(f"{flood.label}: GET /me, bearer, **during the flood**; timeouts (all runs): "
+            f"**{me.timeouts}**, connections never answered in a run: {me.stalled}, "
+            f"errors: {me.errors}",
+            f"{me.rps:,.0f}", ms(me.p50_ms), f"**{ms(me.p99_ms)}**",
+            "p99 < 100 ms, 0 timeouts", verdict(p99_ok and me.timeouts + me.stalled == 0)),
+        row(f"{flood.label}: **/me during the flood ÷ /me alone**", f"**{flood.me_ratio:.2f}**",
+            "", "", "≥ 0.5", verdict(flood.me_ratio >= 0.5)),
+        row(f"{flood.label}: the flood, POST /login ({FLOOD_CONNECTIONS} connections, known "
+            f"account, wrong password): **checked (401)/s {checked:.1f}**, refused (503)/s "
+            f"{refused:,.0f}, other answers {other}, timeouts {logins.timeouts}, connections "
+            f"never answered in a run {logins.stalled}",
+            f"{logins.rps:,.0f}", ms(logins.p50_ms, 1), ms(logins.p99_ms, 1), "", ""),
+        row(f"{flood.label}: **checked logins/s ÷ ceiling** ({os.cpu_count()} cores ÷ "
+            f"{flood.verify_ms:.0f} ms a verify = {flood.ceiling:.1f}/s)",
+            f"**{flood.checked_ratio():.2f}**", "", "", "≥ 0.8",
+            verdict(flood.checked_ratio() >= 0.8)),
+    ]  # fmt: skip
+    alone_flood = flood.logins_alone
+    if alone_flood is not None:
+        rows.append(row(
+            f"{flood.label}: the flood with no /me load: checked (401)/s "
+            f"{flood.per_second(401, alone=True):.1f}, **{flood.checked_ratio(alone=True):.2f} "
+            f"of the ceiling**; refused (503)/s {flood.per_second(503, alone=True):,.0f}",
+            f"{alone_flood.rps:,.0f}", ms(alone_flood.p50_ms, 1), ms(alone_flood.p99_ms, 1),
+            "", "",
+        ))  # fmt: skip
+    return rows
 
 
 def machine() -> list[str]:
@@ -464,7 +663,18 @@ def main() -> int:
         rounds = 12
         login_times = login_and_verify_times(service.port, rounds)
         bare_round_trip = round_trip_ms(bare.port, "/bare")
-        login_rate = median_load(f"{api}/api/auth/login", 4, body=json.dumps(CREDENTIALS))
+        for server in started:
+            server.stop()
+        started.clear()
+
+        # The login flood: its own service (throttling off), same database and Redis.
+        floods = [
+            login_flood(store.url, database_url, workdir / "flood.log",
+                        "admission control (defaults)", {}),
+            login_flood(store.url, database_url, workdir / "flood-off.log",
+                        "before: admission control off (slots 64, wait 10 s)", ADMISSION_OFF,
+                        flood_alone=False),
+        ]  # fmt: skip
     finally:
         for server in started:
             server.stop()
@@ -494,8 +704,11 @@ def main() -> int:
         f"workers x {threads} threads, GUNICORN_REUSE_PORT=1 (the service and both floors); "
         f"wrk on loopback, {CONNECTIONS} connections, {SECONDS} s a run; every figure the "
         f"median of {RUNS} runs, each /me ratio the median of per-run ratios (the floors and "
-        f"/me loaded back to back). Redis: private servers ({server_version}); database: "
-        f"{database}.",
+        f"/me loaded back to back; /me alone and under the flood likewise). Redis: private "
+        f"servers ({server_version}); database: {database}. The login flood: its own service "
+        f"at bcrypt cost {FLOOD_ROUNDS}, RATELIMIT_ENABLED=false, {FLOOD_CONNECTIONS} "
+        f"connections POSTing a wrong password for a known account (bench/post.lua counts the "
+        f"answers by status).",
         "",
         *machine(),
         "",
@@ -529,7 +742,7 @@ def main() -> int:
             f"{login_times.login_p99_ms:.1f}", "", ""),
         row(f"one bcrypt verify at cost {rounds} (in process, after each login)", "",
             f"{login_times.verify_p50_ms:.1f}", "", "", ""),
-        row("**login overhead beyond bcrypt (p50)**", "",
+        row("**login overhead beyond bcrypt (p50)**, throttling on", "",
             f"**{overhead:.1f}**", "", "≤ 3 ms", verdict(overhead <= 3)),
         row("the same at bcrypt cost 4 (login p50 - verify p50; no 250-ms CPU burst before "
             "the rest of the request, see PROFILE.md)", "",
@@ -537,9 +750,9 @@ def main() -> int:
             f"{short_logins.verify_p50_ms:.1f})", "", "", ""),
         row("of which HTTP and gunicorn alone: one GET of the bare endpoint, same client, "
             "p50", "", f"{bare_round_trip:.2f}", "", "", ""),
-        row("logins/s, 2 workers, 4 connections", f"**{login_rate.rps:,.1f}**",
-            f"{login_rate.p50_ms:.0f}", f"{login_rate.p99_ms:.0f}", "", ""),
     ]  # fmt: skip
+    for flood in floods:
+        lines += flood_rows(flood)
     lines += [
         row(f"Redis commands per GET /me that does not change the session, cookie / bearer "
             f"({COUNTED_REQUESTS} requests each: {commands} / {commands_b})",
