@@ -41,6 +41,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.auth.admission import PasswordWork  # noqa: E402
 from app.auth.passwords import Hasher, hash_password, verify_password  # noqa: E402
 from bench.bare_app import FIXED_KEY, FIXED_VALUE  # noqa: E402
 from tests.real.services import Gunicorn, RedisServer, call  # noqa: E402
@@ -566,6 +567,19 @@ def flood_rows(flood: Flood) -> list[str]:
     return rows
 
 
+def handoff_us(samples: int = 2000) -> float:
+    """p50 of handing a no-op to a password-work thread and back (what
+    admission control adds to a login beyond the wait for a free slot)."""
+    work = PasswordWork(1, wait=0.05)
+    work.run(int)  # the thread exists before timing
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        work.run(int)
+        times.append((time.perf_counter() - started) * 1e6)
+    return statistics.median(times)
+
+
 def machine() -> list[str]:
     cpu = "unknown CPU"
     if Path("/proc/cpuinfo").exists():
@@ -663,6 +677,7 @@ def main() -> int:
         rounds = 12
         login_times = login_and_verify_times(service.port, rounds)
         bare_round_trip = round_trip_ms(bare.port, "/bare")
+        handoff = handoff_us()
         for server in started:
             server.stop()
         started.clear()
@@ -750,6 +765,8 @@ def main() -> int:
             f"{short_logins.verify_p50_ms:.1f})", "", "", ""),
         row("of which HTTP and gunicorn alone: one GET of the bare endpoint, same client, "
             "p50", "", f"{bare_round_trip:.2f}", "", "", ""),
+        row("of which the hand-off to a password-work thread and back (admission control; "
+            "in process, a no-op, p50)", "", f"{handoff / 1000:.3f}", "", "", ""),
     ]  # fmt: skip
     for flood in floods:
         lines += flood_rows(flood)
