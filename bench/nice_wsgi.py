@@ -1,0 +1,14 @@
+"""``wsgi:app`` with its password-work threads at the nice value in
+``BENCH_PASSWORD_NICE``: for bench/tune_flood.py only. The nice value is a
+constant in app/auth/admission.py, not a setting, so trying another one
+means changing the default before the app is built."""
+
+import os
+
+from app.auth import admission
+
+admission.PasswordWork.__init__.__defaults__ = (int(os.environ["BENCH_PASSWORD_NICE"]),)
+
+from wsgi import app  # noqa: E402
+
+__all__ = ["app"]
