@@ -120,15 +120,24 @@ def parse_wrk(out: str) -> Load:
     done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
     assert done is not None, out
     requests, seconds = int(done.group(1)), float(done.group(2)) * UNITS[done.group(3)] / 1000
-    # With no answer at all wrk prints zero latencies: none was measured.
-    p50, p99 = (latency("50"), latency("99")) if requests else (math.inf, math.inf)
+    timeouts = count(r"Socket errors:.*timeout (\d+)")
+
+    def percentile(percent: int) -> float:
+        """wrk's percentiles leave out the answers that came after its 2-s
+        timeout (it counts them in ``requests`` and as timeouts): when they
+        are the slowest (100 - percent) % or more, the percentile is over
+        2 s, written as infinite. With no answer at all wrk prints zeros."""
+        if not requests or timeouts >= requests * (100 - percent) / 100:
+            return math.inf
+        return latency(str(percent))
+
     return Load(
         rps,
-        p50,
-        p99,
+        percentile(50),
+        percentile(99),
         requests,
         seconds=seconds,
-        timeouts=count(r"Socket errors:.*timeout (\d+)"),
+        timeouts=timeouts,
         stalled=max(0, count(r"(\d+) connections") - requests),
         errors=count(r"Non-2xx or 3xx responses: (\d+)"),
         statuses={int(code): int(n) for code, n in re.findall(r"^status (\d+) (\d+)$", out, re.M)},
@@ -529,8 +538,8 @@ def login_flood(
 
 
 def ms(value: float, digits: int = 2) -> str:
-    """A latency for the table; infinite: no request was answered in a run."""
-    return "none answered" if math.isinf(value) else f"{value:.{digits}f}"
+    """A latency for the table; infinite: over wrk's 2-s timeout (see parse_wrk)."""
+    return "> 2,000" if math.isinf(value) else f"{value:.{digits}f}"
 
 
 def flood_rows(flood: Flood) -> list[str]:
