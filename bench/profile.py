@@ -71,7 +71,7 @@ PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("our after_request headers (security headers, no-store)", ("add_security_headers",)),
     ("the Vary hook (transport, after_this_request)", ("_vary_on_credentials",)),
     ("database (SQLAlchemy: the per-request session teardown)", ("sqlalchemy/",)),
-    ("the floor's Redis GET (bench/bare_app.py)", ("redis_get (bench/bare_app.py",)),
+    ("the floor's Redis GET (bench/bare_app.py)", ("redis_get (bare_app.py",)),
 ]
 
 
