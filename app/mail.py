@@ -281,13 +281,15 @@ class Outbox:
         self.wakeup.set()
         return message_id
 
-    def decoy(self) -> None:
-        """The Redis work of ``enqueue``, for no message: what a request that
-        must not reveal whether it mailed anyone (forgot password) does
-        instead. Writes only a key that expires at once, and nothing to deliver."""
+    def decoy(self, message: Message) -> None:
+        """The work of ``enqueue`` (sealing included), delivering nothing: what
+        a request that must not reveal whether it mailed anyone (forgot
+        password) does instead. Writes only keys that expire at once."""
+        _check(message)
         key = f"{self.prefix}{{mail}}:decoy:{secrets.token_hex(16)}"
+        sealed = self._seal(secrets.token_hex(16), message)
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping={"c": secrets.token_bytes(64), "t": _ms(self.clock()), "n": 0})
+            pipe.hset(key, mapping={"c": sealed, "t": _ms(self.clock()), "n": 0})
             pipe.expire(key, 1)
             pipe.zadd(key + ":due", {key: 0})
             pipe.expire(key + ":due", 1)

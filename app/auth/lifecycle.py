@@ -147,10 +147,11 @@ def request_password_reset(email: str, client: Client, public_url: str) -> None:
     ttl = current_app.config["PASSWORD_RESET_TTL"]
     tokens = context.tokens()
     if user is None:
-        # The same Redis work as below, for nobody: a token and a mail's
-        # worth of writes that expire unread.
-        tokens.decoy(ttl)
-        current_app.extensions["outbox"].decoy()
+        # The same work as below, for nobody: a token that redeems to
+        # nothing, and a mail sealed and written where nothing delivers it.
+        link = _link(public_url, "reset-password", tokens.decoy(ttl))
+        decoy = notices.reset_password(email, email.partition("@")[0], link, ttl // 60)
+        current_app.extensions["outbox"].decoy(decoy)
         log.info("password reset asked for an unknown address", extra={"event": "reset_unknown"})
         return
     binding = tokens.binding_of_password(user.password_hash)

@@ -83,10 +83,11 @@ class TokenStore:
         self.client.set(self._key(token), _encode(record), ex=ttl)
         return token
 
-    def decoy(self, ttl: int) -> None:
-        """The same Redis work as ``issue``, for nobody: the forgot-password
-        path for an unknown address must cost what a known one costs."""
-        self.issue("reset", 0, "", min(ttl, 60))
+    def decoy(self, ttl: int) -> str:
+        """The same work as ``issue``, for nobody (a token that redeems to
+        nothing): the forgot-password path for an unknown address must cost
+        what a known one costs."""
+        return self.issue("reset", 0, "", min(ttl, 60))
 
     def redeem(self, purpose: Purpose, token: str) -> Redeemed | None:
         """Spend the token: its user and binding, or None if it is unknown,
