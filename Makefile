@@ -18,7 +18,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy app escaped_access_log.py
+	$(BIN)/mypy app escaped_access_log.py parking_worker.py
 
 test: lint
 	$(BIN)/python -m pytest

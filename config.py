@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Mapping
 from email.utils import parseaddr
 from pathlib import Path
@@ -30,6 +31,7 @@ MIN_SECRET_KEY_LENGTH = 32
 MIN_PRODUCTION_BCRYPT_ROUNDS = 10
 # Pepper ids go into every stored hash, bcrypt_hmac_sha384$<id>$<bcrypt>: a
 # '$' (or anything unexpected) there would corrupt the format.
+HALF_THE_CORES = max(1, (os.cpu_count() or 1) // 2)
 PEPPER_ID = re.compile(r"[A-Za-z0-9_-]{1,16}")
 PEPPER_ID_RULE = "1-16 characters of A-Z, a-z, 0-9, '_' and '-'"
 # Cookie name prefixes browsers enforce: such a cookie without Secure is dropped.
@@ -222,11 +224,16 @@ class Config:
             env, "PASSWORD_BLOCKLIST_ENABLED", self.DEFAULT_BLOCKLIST_ENABLED
         )
 
-        # Password hashing admitted at most this many at once per host (split
-        # over the WEB_CONCURRENCY workers), after at most this long a wait.
-        self.PASSWORD_WORK_SLOTS = _int(env, "PASSWORD_WORK_SLOTS", os.cpu_count() or 1)
-        self.PASSWORD_WORK_WAIT = _float(env, "PASSWORD_WORK_WAIT", 0.05)
-        self.WEB_CONCURRENCY = _int(env, "WEB_CONCURRENCY", 2)
+        # Password work admitted at most this many at once on the host (every
+        # worker and gunicorn of this user, through lock files in the
+        # directory), after at most this long a wait (app/auth/admission.py).
+        # Half the cores by default: the other half serves cheap requests.
+        self.PASSWORD_WORK_SLOTS = _int(env, "PASSWORD_WORK_SLOTS", HALF_THE_CORES)
+        self.PASSWORD_WORK_WAIT = _float(env, "PASSWORD_WORK_WAIT", 0.0)
+        self.PASSWORD_WORK_DIR = env.get("PASSWORD_WORK_DIR") or str(
+            # Per user: one account's services share a budget, nobody else's.
+            Path(tempfile.gettempdir()) / f"auth-password-work-{os.getuid()}"
+        )
 
         # Mailed tokens: how long a reset link and a verification link work.
         self.PASSWORD_RESET_TTL = _int(env, "PASSWORD_RESET_TTL", 3600)
@@ -316,8 +323,6 @@ class Config:
             raise ConfigurationError("PASSWORD_WORK_SLOTS must be between 1 and 256")
         if not 0 <= self.PASSWORD_WORK_WAIT <= 10:
             raise ConfigurationError("PASSWORD_WORK_WAIT must be between 0 and 10 seconds")
-        if self.WEB_CONCURRENCY < 1:
-            raise ConfigurationError("WEB_CONCURRENCY must be at least 1")
         if not 32 <= self.RATELIMIT_IPV6_PREFIX <= 128:
             raise ConfigurationError("RATELIMIT_IPV6_PREFIX must be between 32 and 128")
         for name in ("RATELIMIT_LOGIN_PER_IDENTIFIER", "RATELIMIT_LOGIN_PER_IP",

@@ -16,7 +16,9 @@ from escaped_access_log import EscapingLogger  # noqa: E402
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-worker_class = "gthread" if threads > 1 else "sync"
+# gthread, plus a pause before reading again from a connection that was
+# told to come back later (parking_worker.py): a flood's retries cost no CPU.
+worker_class = "parking_worker.ParkingWorker" if threads > 1 else "sync"
 preload_app = False
 
 # GUNICORN_REUSE_PORT=1: each worker listens on its own SO_REUSEPORT socket
@@ -58,3 +60,10 @@ def on_starting(server):
         sys.exit(f"configuration error: {error}")
     for warning in config.warnings():
         server.log.warning("configuration: %s", warning)
+
+
+def post_request(worker, req, environ, resp):
+    """Tell the worker how the request was answered (parking_worker.py)."""
+    after_answer = getattr(worker, "after_answer", None)
+    if after_answer is not None:
+        after_answer(environ, resp.status_code, resp.headers)

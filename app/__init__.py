@@ -12,13 +12,14 @@ from app import docs, health, logs, security, web
 from app.api import API_SPEC_OPTIONS
 from app.auth import bp as auth_bp
 from app.auth import transport
-from app.auth.admission import PasswordWork, slots_per_worker
+from app.auth.admission import AdmissionGate, PasswordWork, gated_paths
 from app.auth.commands import sessions_cli, users_cli
 from app.auth.event_store import EventStore
 from app.auth.passwords import Hasher
 from app.auth.session_store import SessionStore
 from app.auth.token_store import TokenStore
-from app.errors import register_error_handlers
+from app.errors import register_error_handlers, render_service_error
+from app.exceptions import PasswordWorkBusy
 from app.extensions import api, db, migrate
 from app.mail import register_mail
 from app.throttle import Throttle
@@ -49,6 +50,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_error_handlers(app)
     app.after_request(_no_type_without_content)
     security.init_app(app)
+    register_admission_gate(app)
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)
     return app
@@ -59,6 +61,24 @@ def _no_type_without_content(response: Response) -> Response:
     if response.status_code == 204:
         del response.headers["Content-Type"]
     return response
+
+
+def register_admission_gate(app: Flask) -> None:
+    """While the password-work budget is full, logins are refused before
+    Flask sees them (app/auth/admission.py), with the 503 the app itself
+    would answer: rendered here once, through its own handlers and hooks.
+    With a PASSWORD_WORK_WAIT, a request may yet get a slot: no gate."""
+    work: PasswordWork = app.extensions["password_work"]
+    if work.wait > 0:
+        return
+    paths = gated_paths(app.url_map.iter_rules(), app.view_functions)
+    with app.test_request_context(f"{API_PREFIXES[0]}/login", method="POST"):
+        response = app.process_response(app.make_response(render_service_error(PasswordWorkBusy())))
+    headers = [(name, value) for name, value in response.headers if name != "X-Request-ID"]
+    answer = (response.status, headers, response.get_data())
+    app.wsgi_app = AdmissionGate(  # type: ignore[method-assign]
+        app.wsgi_app, work, paths, answer, logs.request_id
+    )
 
 
 def register_proxy_fix(app: Flask) -> None:
@@ -154,8 +174,9 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
     app.extensions["password_hasher"] = build_password_hasher(app)
     app.extensions["password_work"] = PasswordWork(
-        slots_per_worker(app.config["PASSWORD_WORK_SLOTS"], app.config["WEB_CONCURRENCY"]),
+        app.config["PASSWORD_WORK_SLOTS"],
         wait=app.config["PASSWORD_WORK_WAIT"],
+        directory=app.config["PASSWORD_WORK_DIR"],
     )
     client = build_redis_client(app)
     app.extensions["redis"] = client

@@ -31,10 +31,14 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
+def request_id(incoming: str) -> str:
+    """The caller's id when it is a short token, else a new one: 128 random
+    bits as 32 hex digits, like a uuid4's hex at a quarter of its cost."""
+    return incoming if ACCEPTED_REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
+
+
 def _assign_request_id() -> None:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    # 128 random bits as 32 hex digits, like a uuid4's hex at a quarter of its cost.
-    g.request_id = incoming if ACCEPTED_REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
+    g.request_id = request_id(request.headers.get(REQUEST_ID_HEADER, ""))
 
 
 def _return_request_id(response: Response) -> Response:

@@ -1,5 +1,5 @@
-"""``wsgi:app`` with its password-work threads at the nice value in
-``BENCH_PASSWORD_NICE``: for bench/tune_flood.py only. The nice value is a
+"""``wsgi:app`` with its password-work threads at the priority (nice value) in
+``BENCH_PASSWORD_PRIORITY``: for bench/tune_flood.py only. The nice value is a
 constant in app/auth/admission.py, not a setting, so trying another one
 means changing the default before the app is built."""
 
@@ -7,7 +7,7 @@ import os
 
 from app.auth import admission
 
-admission.PasswordWork.__init__.__defaults__ = (int(os.environ["BENCH_PASSWORD_NICE"]),)
+admission.PasswordWork.__init__.__defaults__ = (int(os.environ["BENCH_PASSWORD_PRIORITY"]),)
 
 from wsgi import app  # noqa: E402
 

@@ -47,7 +47,7 @@ def main() -> int:
                         if name in SETTINGS}  # fmt: skip
             app_module = "wsgi:app"
             if "nice" in options:
-                settings["BENCH_PASSWORD_NICE"] = options["nice"]
+                settings["BENCH_PASSWORD_PRIORITY"] = options["nice"]
                 app_module = "bench.nice_wsgi:app"
             flood = bench.login_flood(
                 store.url, database_url, workdir / f"tune-{number}.log", spec, settings,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,11 +50,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"skipped although REQUIRE_SERVICES=1: {report.longrepr}"
 
 
+# This run's own password-work slots: other runs on the host keep theirs.
+WORK_DIR = tempfile.mkdtemp(prefix="auth-test-work-")
+
+
 def make_config(**overrides: Any) -> TestingConfig:
     """A testing config that ignores the developer's environment."""
     # Functional tests wait for password work rather than get a 503 when
     # they race; tests/fast/test_admission.py sets its own budget.
-    config = TestingConfig(env={"PASSWORD_WORK_WAIT": "10"})
+    config = TestingConfig(env={"PASSWORD_WORK_WAIT": "10", "PASSWORD_WORK_DIR": WORK_DIR})
     for name, value in overrides.items():
         setattr(config, name, value)
     return config

@@ -13,6 +13,7 @@ from flask import current_app, request
 
 from app.api import ErrorOut
 from app.auth import bp, lifecycle, service, transport
+from app.auth.admission import gated
 from app.auth.schemas import (
     CredentialsIn,
     EmailIn,
@@ -130,6 +131,7 @@ TOKEN_DOC = {
         }
     },
 )
+@gated
 def register(data: dict[str, str]) -> service.PublicUser:
     """Create an account. Does not log in."""
     return lifecycle.register(**data, client=_client(), public_url=_public_url())
@@ -144,6 +146,7 @@ def register(data: dict[str, str]) -> service.PublicUser:
 @bp.alt_response(429, **TOO_MANY)
 @bp.alt_response(503, **UNAVAILABLE)
 @bp.doc(operationId="login", security=PUBLIC, **LOGIN_DOC)
+@gated
 def login(credentials: service.Credentials) -> service.PublicUser:
     """Browser login: start a session and set its HttpOnly cookie."""
     new = service.login(
@@ -179,6 +182,7 @@ def login(credentials: service.Credentials) -> service.PublicUser:
     },
     **TOKEN_DOC,
 )
+@gated
 def token(credentials: service.Credentials) -> dict[str, Any]:
     """API login: an opaque bearer token from the same session store. No cookie."""
     new = service.login(credentials, transport.BEARER, _client())
@@ -294,6 +298,7 @@ def _public_url() -> str:
 @bp.alt_response(429, **TOO_MANY)
 @bp.alt_response(503, **UNAVAILABLE)
 @bp.doc(operationId="changePassword", security=SESSION_AUTH)
+@gated
 def change_password(data: dict[str, str]) -> dict[str, Any]:
     """A new password. Every other session of the account ends at once."""
     ended = lifecycle.change_password(
@@ -327,6 +332,7 @@ def forgot_password(data: dict[str, str]) -> dict[str, str]:
 @bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
 @bp.alt_response(503, **UNAVAILABLE)
 @bp.doc(operationId="resetPassword", security=PUBLIC)
+@gated
 def reset_password(data: dict[str, str]) -> dict[str, str]:
     """Set a new password with a mailed token. Every session of the account ends."""
     lifecycle.reset_password(data["token"], data["new_password"], _client())
@@ -369,6 +375,7 @@ def resend_verification() -> dict[str, str]:
 @bp.alt_response(429, **TOO_MANY)
 @bp.alt_response(503, **UNAVAILABLE)
 @bp.doc(operationId="deleteAccount", security=SESSION_AUTH)
+@gated
 def delete_account(data: dict[str, str]) -> dict[str, str]:
     """Delete the account: every session ends, the email and username are free again."""
     credential = transport.read_credential()

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from app import create_app
 from app.extensions import db
 from config import TestingConfig
-from tests.conftest import make_config
+from tests.conftest import WORK_DIR, make_config
 from tests.real import embedded
 from tests.real.services import ROOT, Gunicorn
 
@@ -190,6 +190,7 @@ def gunicorn_env(real_redis_url: str, key_prefix: str, redis: redis_py.Redis) ->
         # Functional tests wait for password work instead of a 503 when they
         # race; test_admission_real.py tests the budget with its own settings.
         "PASSWORD_WORK_WAIT": "10",
+        "PASSWORD_WORK_DIR": WORK_DIR,
         "WEB_CONCURRENCY": "2",
         "GUNICORN_THREADS": "2",
     }
