@@ -15,6 +15,7 @@ from app.auth import transport
 from app.auth.admission import AdmissionGate, PasswordWork, gated_paths
 from app.auth.commands import sessions_cli, users_cli
 from app.auth.event_store import EventStore
+from app.auth.hot_path import MeFastPath
 from app.auth.passwords import Hasher
 from app.auth.session_store import SessionStore
 from app.auth.token_store import TokenStore
@@ -41,7 +42,6 @@ class Service(Flask):
 def create_app(config: Config | None = None) -> Flask:
     app = Service(__name__, instance_path=str(INSTANCE_DIR), instance_relative_config=True)
     app.config.from_object(config if config is not None else config_from_env())
-    register_proxy_fix(app)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the documented field order
     register_logging(app)
     register_extensions(app)
@@ -50,7 +50,9 @@ def create_app(config: Config | None = None) -> Flask:
     register_error_handlers(app)
     app.after_request(_no_type_without_content)
     security.init_app(app)
+    register_me_fast_path(app)
     register_admission_gate(app)
+    register_proxy_fix(app)  # outermost: what is inside sees the client's real host
     app.cli.add_command(sessions_cli)
     app.cli.add_command(users_cli)
     return app
@@ -61,6 +63,26 @@ def _no_type_without_content(response: Response) -> Response:
     if response.status_code == 204:
         del response.headers["Content-Type"]
     return response
+
+
+def register_me_fast_path(app: Flask) -> None:
+    """GET /me for a live session without Flask (app/auth/hot_path.py), with
+    the headers the view's answer gets from the app's hooks."""
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Vary", "Cookie, Authorization"),
+        *security.security_headers(app.config["HSTS_ENABLED"]).items(),
+        ("Cache-Control", "no-store"),
+    ]
+    app.wsgi_app = MeFastPath(  # type: ignore[method-assign]
+        app.wsgi_app,
+        app.extensions["session_store"],
+        frozenset(f"{prefix}/me" for prefix in API_PREFIXES),
+        app.config["SESSION_COOKIE_NAME"],
+        headers,
+        app.config["TRUSTED_HOSTS"],
+        logs.request_id,
+    )
 
 
 def register_admission_gate(app: Flask) -> None:
