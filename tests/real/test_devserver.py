@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 COPIED = [
     "app", "migrations", "scripts",
-    "config.py", "wsgi.py", "gunicorn.conf.py", "escaped_access_log.py",
+    "config.py", "wsgi.py", "gunicorn.conf.py", "escaped_access_log.py", "parking_worker.py",
 ]  # fmt: skip
 
 
