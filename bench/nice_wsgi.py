@@ -1,5 +1,5 @@
 """``wsgi:app`` with its password-work threads at the priority (nice value) in
-``BENCH_PASSWORD_PRIORITY``: for bench/tune_flood.py only. The nice value is a
+``BENCH_PASSWORD_PRIORITY``: for bench/tune_flood.py and make bench's "before". The nice value is a
 constant in app/auth/admission.py, not a setting, so trying another one
 means changing the default before the app is built."""
 
