@@ -16,6 +16,7 @@ from app.auth.admission import PasswordWork, slots_per_worker
 from app.auth.commands import sessions_cli, users_cli
 from app.auth.event_store import EventStore
 from app.auth.passwords import Hasher
+from app.auth.secret_box import SecretBox
 from app.auth.session_store import SessionStore
 from app.auth.token_store import TokenStore
 from app.errors import register_error_handlers
@@ -127,6 +128,7 @@ THROTTLE_RULES = {
     "register-ip": "RATELIMIT_REGISTER_PER_IP",
     "mail-ip": "RATELIMIT_MAIL_PER_IP",
     "mail-address": "RATELIMIT_MAIL_PER_ADDRESS",
+    "second-factor-account": "RATELIMIT_SECOND_FACTOR_PER_ACCOUNT",
 }
 
 
@@ -167,6 +169,11 @@ def register_extensions(app: Flask) -> None:
         client, app.config["SESSION_KEY_PREFIX"], store.user_tag
     )
     app.extensions["throttle"] = build_throttle(app, client)
+    app.extensions["secret_box"] = SecretBox(
+        app.config["SECOND_FACTOR_KEY_ID"],
+        app.config["SECOND_FACTOR_KEY"],
+        app.config["SECOND_FACTOR_OLD_KEYS"],
+    )
     transport.init_app(app)
     app.config.setdefault("API_SPEC_OPTIONS", API_SPEC_OPTIONS)
     api.init_app(app)

@@ -173,6 +173,7 @@ def gunicorn_env(real_redis_url: str, key_prefix: str, redis: redis_py.Redis) ->
         "APP_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "PASSWORD_PEPPER": secrets.token_urlsafe(48),
+        "SECOND_FACTOR_KEY": secrets.token_urlsafe(48),
         "REDIS_URL": real_redis_url,
         "SESSION_KEY_PREFIX": key_prefix,
         "BCRYPT_ROUNDS": "10",  # the lowest production accepts (config.py)
