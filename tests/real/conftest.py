@@ -158,7 +158,8 @@ def app(app_config: TestingConfig) -> Iterator[Flask]:
         yield app
         db.session.remove()
         with db.engine.begin() as connection:
-            connection.execute(sa.text("TRUNCATE users RESTART IDENTITY"))
+            # CASCADE: the second-factor tables refer to users.
+            connection.execute(sa.text("TRUNCATE users RESTART IDENTITY CASCADE"))
         db.engine.dispose()
 
 
