@@ -208,6 +208,68 @@ def _token_body(new: service.NewSession) -> dict[str, Any]:
     }
 
 
+def _exactly(schema: str, field: str, others: list[str]) -> dict[str, Any]:
+    """``schema`` with ``field`` and none of ``others``: one shape of a body
+    that takes exactly one of several fields."""
+    return {
+        "allOf": [
+            {"$ref": f"#/components/schemas/{schema}"},
+            {"required": [field]},
+            {"not": {"anyOf": [{"required": [other]} for other in others]}},
+        ]
+    }
+
+
+FACTORS = ["code", "recovery_code", "passkey"]
+SECOND_STEP_DOC = {
+    "requestBody": {
+        "required": True,
+        "description": "The second-step token and exactly one of code, recovery_code or passkey",
+        "content": {
+            JSON: {
+                "schema": {
+                    "oneOf": [
+                        _exactly("SecondStepIn", factor, [f for f in FACTORS if f != factor])
+                        for factor in FACTORS
+                    ]
+                },
+                "examples": {
+                    "code": {
+                        "summary": "A code from the authenticator app",
+                        "value": {
+                            "token": "Jq0m2VZ8rB2mK9sT0uW4yA6cE7gI5kN3oR1tV8wXzLk",
+                            "code": "492039",
+                        },
+                    },
+                    "recovery_code": {
+                        "summary": "A recovery code",
+                        "value": {
+                            "token": "Jq0m2VZ8rB2mK9sT0uW4yA6cE7gI5kN3oR1tV8wXzLk",
+                            "recovery_code": "k7m2q-x4hpz",
+                        },
+                    },
+                },
+            }
+        },
+    }
+}
+DISABLE_DOC = {
+    "requestBody": {
+        "required": True,
+        "description": "The account's password, or a current code: exactly one",
+        "content": {
+            JSON: {
+                "schema": {
+                    "oneOf": [
+                        _exactly("TotpDisableIn", "password", ["code"]),
+                        _exactly("TotpDisableIn", "code", ["password"]),
+                    ]
+                }
+            }
+        },
+    }
+}
+
 SECOND_STEP_400 = {"schema": ErrorOut, "description": "Invalid or expired second-step token"}
 SECOND_STEP_401 = {
     "schema": ErrorOut,
@@ -224,7 +286,7 @@ SECOND_STEP_401 = {
 @bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
 @bp.alt_response(429, **TOO_MANY)
 @bp.alt_response(503, **UNAVAILABLE)
-@bp.doc(operationId="loginSecondFactor", security=PUBLIC)
+@bp.doc(operationId="loginSecondFactor", security=PUBLIC, **SECOND_STEP_DOC)
 def login_second_factor(data: dict[str, Any]) -> service.PublicUser:
     """Second step of a browser login: the /login token and one factor; the session cookie."""
     new = second_factor.finish_login(
@@ -250,7 +312,7 @@ def login_second_factor(data: dict[str, Any]) -> service.PublicUser:
 @bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
 @bp.alt_response(429, **TOO_MANY)
 @bp.alt_response(503, **UNAVAILABLE)
-@bp.doc(operationId="tokenSecondFactor", security=PUBLIC)
+@bp.doc(operationId="tokenSecondFactor", security=PUBLIC, **SECOND_STEP_DOC)
 def token_second_factor(data: dict[str, Any]) -> dict[str, Any]:
     """Second step of an API login: the /token token and one factor; the bearer token."""
     new = second_factor.finish_login(
@@ -524,7 +586,7 @@ def confirm_totp(data: dict[str, str]) -> dict[str, list[str]]:
 @bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
 @bp.alt_response(429, **TOO_MANY)
 @bp.alt_response(503, **UNAVAILABLE)
-@bp.doc(operationId="disableTotp", security=SESSION_AUTH)
+@bp.doc(operationId="disableTotp", security=SESSION_AUTH, **DISABLE_DOC)
 def disable_totp(data: dict[str, str]) -> dict[str, str]:
     """Turn TOTP off, with the password or a current code. Every other session ends."""
     second_factor.disable_totp(
