@@ -17,6 +17,7 @@ an event and mails a notice, as a password change does.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -119,12 +120,14 @@ def confirm_totp(session_id: str | None, code: str, client: Client) -> list[str]
     if step is None:
         raise InvalidTotpCode()
     key_id, sealed = context.secret_box().seal(secret.encode("ascii"), _context(user.id))
-    # The confirming code is spent too: it cannot finish a login afterwards.
-    db.session.add(
-        TotpAuthenticator(user_id=user.id, secret_sealed=sealed, key_id=key_id, last_used_step=step)
-    )
-    codes = _replace_recovery_codes(user.id)
     try:
+        codes = _replace_recovery_codes(user.id)
+        # The confirming code is spent too: it cannot finish a login afterwards.
+        db.session.add(
+            TotpAuthenticator(
+                user_id=user.id, secret_sealed=sealed, key_id=key_id, last_used_step=step
+            )
+        )
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # a concurrent confirmation won
@@ -300,7 +303,7 @@ def finish_login(
         pending is None
         or user is None
         or pending.flow != flow
-        or pending.binding != tokens.binding_of(user.password_hash)
+        or not hmac.compare_digest(pending.binding, tokens.binding_of(user.password_hash))
     ):
         raise InvalidSecondStepToken()
 

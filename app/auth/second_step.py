@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from sqlalchemy import func, select
 from app.exceptions import InvalidSecondFactor, SecondFactorRequired
 from app.extensions import db
 from app.models import RecoveryCode, TotpAuthenticator, User
+
+log = logging.getLogger(__name__)
 
 Flow = Literal["login", "token"]
 TOKEN_BYTES = 32
@@ -180,6 +183,11 @@ def require_none(user: User, flow: Flow) -> None:
         return
     tokens = store()
     token = tokens.issue(user.id, flow, tokens.binding_of(user.password_hash))
+    log.info(
+        "second factor required user_id=%s",
+        user.id,
+        extra={"event": "second_factor_required", "user_id": user.id},
+    )
     raise SecondFactorRequired(token, methods, tokens.ttl)
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.auth import second_factor
+from app.auth import second_factor, second_step
 from app.auth.secret_box import SecretBox
 from app.exceptions import InvalidSecondFactor
 from app.extensions import db
@@ -749,3 +749,64 @@ def test_of_two_hosts_checking_one_code_at_once_only_one_accepts_it(
     second_factor._accept_totp(user, code)
     with pytest.raises(InvalidSecondFactor):
         second_factor._accept_totp(user, code)
+
+
+def test_peek_names_the_user_of_a_live_token_without_spending_it(
+    app: Flask, auth: AuthActions, enrolled: Enrolled, clock: Clock
+) -> None:
+    """What the passkey options of a second step use to find the account."""
+    token = second_step_token(auth.client)
+    user_id = db.session.scalar(sa.select(User.id))
+    assert second_step.peek(token) == user_id
+    assert second_step.peek(token) == user_id  # not spent
+    assert second_step.peek("A" * 43) is None
+    assert second_step.peek("short") is None
+    user = db.session.get(User, user_id)
+    user.password_hash = "changed"
+    db.session.commit()
+    assert second_step.peek(token) is None
+
+
+def test_unreadable_values_in_redis_are_no_token_and_no_setup(
+    app: Flask, auth: AuthActions, user: Any, keys: SessionKeys, redis: Any, clock: Clock
+) -> None:
+    token = auth.token()
+    post(auth.client, "totp/setup", {"password": PASSWORD}, headers=bearer(token))
+    [pending] = [k for k in keys.everything() if "totp-setup:" in k]
+    redis.set(pending, b"\xc1 not msgpack", keepttl=True)
+    response = post(auth.client, "totp/confirm", {"code": "123456"}, headers=bearer(token))
+    assert response.json == {"detail": "No two-factor setup pending: start again"}
+    enrolled = enrol(auth, clock)
+    step = second_step_token(auth.client)
+    [key] = [k for k in keys.everything() if "second-step:" in k]
+    redis.hset(key, "r", b"\xc1")
+    clock.now += 60
+    response = post(
+        auth.client,
+        "login/second-factor",
+        {"token": step, "code": code_at(enrolled.secret, clock.now)},
+    )
+    assert response.status_code == 400
+
+
+def test_two_confirmations_at_once_turn_totp_on_once(
+    app: Flask, auth: AuthActions, user: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unique authenticator per account stops the second (a 409)."""
+    token = auth.token()
+    secret = post(auth.client, "totp/setup", {"password": PASSWORD}, headers=bearer(token)).json[
+        "secret"
+    ]
+    monkeypatch.setattr(second_step, "has_totp", lambda user_id: False)
+    body = {"code": code_at(secret, clock.now)}
+    assert post(auth.client, "totp/confirm", body, headers=bearer(token)).status_code == 200
+    post(auth.client, "totp/setup", {"password": PASSWORD}, headers=bearer(token))
+    secret = post(auth.client, "totp/setup", {"password": PASSWORD}, headers=bearer(token)).json[
+        "secret"
+    ]
+    body = {"code": code_at(secret, clock.now)}
+    again = post(auth.client, "totp/confirm", body, headers=bearer(token))
+    assert (again.status_code, again.json) == (
+        409,
+        {"detail": "Two-factor authentication is already enabled"},
+    )
