@@ -81,18 +81,17 @@ def _list(env: Mapping[str, str], name: str) -> list[str]:
     return [item.strip() for item in env.get(name, "").split(",") if item.strip()]
 
 
-def _old_peppers(env: Mapping[str, str]) -> dict[str, str]:
-    """``PASSWORD_OLD_PEPPERS=id:secret,id:secret``: peppers that still verify."""
+def _old_secrets(env: Mapping[str, str], name: str) -> dict[str, str]:
+    """``<name>=id:secret,id:secret``: retired peppers or keys that still
+    verify or decrypt (rotation)."""
     peppers = {}
-    for item in _list(env, "PASSWORD_OLD_PEPPERS"):
+    for item in _list(env, name):
         pepper_id, sep, secret = item.partition(":")
         if not sep or not pepper_id or not secret:
-            raise ConfigurationError("PASSWORD_OLD_PEPPERS must look like id:secret,id:secret")
+            raise ConfigurationError(f"{name} must look like id:secret,id:secret")
         if not PEPPER_ID.fullmatch(pepper_id):
             # The id only: the secret after it must not reach a log.
-            raise ConfigurationError(
-                f"PASSWORD_OLD_PEPPERS ids must be {PEPPER_ID_RULE}, got {pepper_id!r}"
-            )
+            raise ConfigurationError(f"{name} ids must be {PEPPER_ID_RULE}, got {pepper_id!r}")
         peppers[pepper_id] = secret
     return peppers
 
@@ -219,10 +218,19 @@ class Config:
         self.PASSWORD_MIN_LENGTH = _int(env, "PASSWORD_MIN_LENGTH", 6)
         self.PASSWORD_PEPPER: str | None = env.get("PASSWORD_PEPPER") or None
         self.PASSWORD_PEPPER_ID = env.get("PASSWORD_PEPPER_ID") or "1"
-        self.PASSWORD_OLD_PEPPERS = _old_peppers(env)
+        self.PASSWORD_OLD_PEPPERS = _old_secrets(env, "PASSWORD_OLD_PEPPERS")
         self.PASSWORD_BLOCKLIST_ENABLED = _bool(
             env, "PASSWORD_BLOCKLIST_ENABLED", self.DEFAULT_BLOCKLIST_ENABLED
         )
+
+        # Second factor: the key that encrypts TOTP secrets at rest and keys the
+        # recovery-code HMACs (app/auth/secret_box.py), its id (stored beside
+        # each secret), and retired keys that still decrypt and verify.
+        self.SECOND_FACTOR_KEY: str | None = env.get("SECOND_FACTOR_KEY") or None
+        self.SECOND_FACTOR_KEY_ID = env.get("SECOND_FACTOR_KEY_ID") or "1"
+        self.SECOND_FACTOR_OLD_KEYS = _old_secrets(env, "SECOND_FACTOR_OLD_KEYS")
+        # How long the token between a login's password step and its second step lives.
+        self.SECOND_STEP_TTL = _int(env, "SECOND_STEP_TTL", 300)
 
         # Password work admitted at most this many at once on the host (every
         # worker and gunicorn of this user, through lock files in the
@@ -264,6 +272,10 @@ class Config:
         # Mails a client may trigger (forgot password, resend verification).
         self.RATELIMIT_MAIL_PER_IP = env.get("RATELIMIT_MAIL_PER_IP") or "10 per hour"
         self.RATELIMIT_MAIL_PER_ADDRESS = env.get("RATELIMIT_MAIL_PER_ADDRESS") or "3 per hour"
+        # Second-factor codes tried on one account, from anywhere: failures count.
+        self.RATELIMIT_SECOND_FACTOR_PER_ACCOUNT = (
+            env.get("RATELIMIT_SECOND_FACTOR_PER_ACCOUNT") or "10 per hour"
+        )
         # IPv6 clients are counted by network: one subscriber usually holds a /64.
         self.RATELIMIT_IPV6_PREFIX = _int(env, "RATELIMIT_IPV6_PREFIX", 64)
         self.LOG_LEVEL = (env.get("LOG_LEVEL") or "INFO").upper()
@@ -327,7 +339,8 @@ class Config:
             raise ConfigurationError("RATELIMIT_IPV6_PREFIX must be between 32 and 128")
         for name in ("RATELIMIT_LOGIN_PER_IDENTIFIER", "RATELIMIT_LOGIN_PER_IP",
                      "RATELIMIT_REGISTER_PER_IP", "RATELIMIT_MAIL_PER_IP",
-                     "RATELIMIT_MAIL_PER_ADDRESS"):  # fmt: skip
+                     "RATELIMIT_MAIL_PER_ADDRESS",
+                     "RATELIMIT_SECOND_FACTOR_PER_ACCOUNT"):  # fmt: skip
             try:
                 limits.parse(getattr(self, name))
             except ValueError:
@@ -340,6 +353,17 @@ class Config:
             raise ConfigurationError(
                 f"PASSWORD_PEPPER_ID must be {PEPPER_ID_RULE}, got {self.PASSWORD_PEPPER_ID!r}"
             )
+        if not PEPPER_ID.fullmatch(self.SECOND_FACTOR_KEY_ID):
+            raise ConfigurationError(
+                f"SECOND_FACTOR_KEY_ID must be {PEPPER_ID_RULE}, got {self.SECOND_FACTOR_KEY_ID!r}"
+            )
+        if self.SECOND_FACTOR_KEY_ID in self.SECOND_FACTOR_OLD_KEYS:
+            raise ConfigurationError(
+                f"SECOND_FACTOR_OLD_KEYS must not reuse the current id "
+                f"{self.SECOND_FACTOR_KEY_ID!r} (SECOND_FACTOR_KEY_ID)"
+            )
+        if not 30 <= self.SECOND_STEP_TTL <= 3600:
+            raise ConfigurationError("SECOND_STEP_TTL must be between 30 and 3600 seconds")
         for origin in self.CORS_ORIGINS:
             problem = origin_problem(origin)
             if problem:
@@ -399,6 +423,8 @@ class DevelopmentConfig(Config):
             self.SECRET_KEY = instance_secret("secret_key")
         if self.PASSWORD_PEPPER is None:
             self.PASSWORD_PEPPER = instance_secret("password_pepper")
+        if self.SECOND_FACTOR_KEY is None:
+            self.SECOND_FACTOR_KEY = instance_secret("second_factor_key")
         if self.REDIS_URL is None:
             # The embedded server that `make run` starts (scripts/devserver.py).
             self.REDIS_URL = f"unix://{EMBEDDED_REDIS_SOCKET}"
@@ -416,6 +442,7 @@ class TestingConfig(Config):
         self.TESTING = True
         self.SECRET_KEY = self.SECRET_KEY or secrets.token_urlsafe(48)
         self.PASSWORD_PEPPER = self.PASSWORD_PEPPER or secrets.token_urlsafe(48)
+        self.SECOND_FACTOR_KEY = self.SECOND_FACTOR_KEY or secrets.token_urlsafe(48)
         self.SQLALCHEMY_DATABASE_URI = self.SQLALCHEMY_DATABASE_URI or "sqlite://"
         self.RATELIMIT_ENABLED = False
 
@@ -446,6 +473,7 @@ class ProductionConfig(Config):
             for name, value in (
                 ("SECRET_KEY", self.SECRET_KEY),
                 ("PASSWORD_PEPPER", self.PASSWORD_PEPPER),
+                ("SECOND_FACTOR_KEY", self.SECOND_FACTOR_KEY),
                 ("DATABASE_URL", self.SQLALCHEMY_DATABASE_URI),
                 ("REDIS_URL", self.REDIS_URL),
             )
@@ -462,6 +490,7 @@ class ProductionConfig(Config):
         for name, value in (
             ("SECRET_KEY", self.SECRET_KEY),
             ("PASSWORD_PEPPER", self.PASSWORD_PEPPER),
+            ("SECOND_FACTOR_KEY", self.SECOND_FACTOR_KEY),
         ):
             if len(value or "") < MIN_SECRET_KEY_LENGTH:
                 raise ConfigurationError(
@@ -472,6 +501,11 @@ class ProductionConfig(Config):
             raise ConfigurationError(
                 "SECRET_KEY and PASSWORD_PEPPER must be two different secrets: "
                 "one leaked must not give away the other"
+            )
+        if self.SECOND_FACTOR_KEY in (self.SECRET_KEY, self.PASSWORD_PEPPER):
+            raise ConfigurationError(
+                "SECOND_FACTOR_KEY must differ from SECRET_KEY and PASSWORD_PEPPER: "
+                "one leaked must not give away the others"
             )
         if self.BCRYPT_ROUNDS < MIN_PRODUCTION_BCRYPT_ROUNDS:
             raise ConfigurationError(

@@ -17,8 +17,11 @@ from app.auth.commands import sessions_cli, users_cli
 from app.auth.event_store import EventStore
 from app.auth.hot_path import MeFastPath
 from app.auth.passwords import Hasher
+from app.auth.second_step import SecondStepStore
+from app.auth.secret_box import SecretBox
 from app.auth.session_store import SessionStore
 from app.auth.token_store import TokenStore
+from app.auth.totp import PendingSetups, Totp
 from app.errors import register_error_handlers, render_service_error
 from app.exceptions import PasswordWorkBusy
 from app.extensions import api, db, migrate
@@ -169,6 +172,7 @@ THROTTLE_RULES = {
     "register-ip": "RATELIMIT_REGISTER_PER_IP",
     "mail-ip": "RATELIMIT_MAIL_PER_IP",
     "mail-address": "RATELIMIT_MAIL_PER_ADDRESS",
+    "second-factor-account": "RATELIMIT_SECOND_FACTOR_PER_ACCOUNT",
 }
 
 
@@ -210,11 +214,29 @@ def register_extensions(app: Flask) -> None:
         client, app.config["SESSION_KEY_PREFIX"], store.user_tag
     )
     app.extensions["throttle"] = build_throttle(app, client)
+    register_second_factor(app, client)
     transport.init_app(app)
     app.config.setdefault("API_SPEC_OPTIONS", API_SPEC_OPTIONS)
     api.init_app(app)
     api.document(app)
     docs.init_app(app)
+
+
+def register_second_factor(app: Flask, client: redis.Redis) -> None:
+    """The key ring of second-factor secrets, the TOTP clock (tests replace
+    ``app.extensions["totp"].clock``), pending setups and second-step tokens."""
+    box = SecretBox(
+        app.config["SECOND_FACTOR_KEY_ID"],
+        app.config["SECOND_FACTOR_KEY"],
+        app.config["SECOND_FACTOR_OLD_KEYS"],
+    )
+    app.extensions["secret_box"] = box
+    app.extensions["totp"] = Totp()
+    prefix, secret = app.config["SESSION_KEY_PREFIX"], app.config["SECRET_KEY"].encode("utf-8")
+    app.extensions["totp_setups"] = PendingSetups(client, prefix, secret, box)
+    app.extensions["second_step_store"] = SecondStepStore(
+        client, prefix, secret, ttl=app.config["SECOND_STEP_TTL"]
+    )
 
 
 def register_blueprints(app: Flask) -> None:

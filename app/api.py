@@ -54,6 +54,8 @@ class Api(SmorestApi):
         from app.auth.schemas import (
             EmailCredentialsIn,
             OAuth2PasswordFormIn,
+            SecondStepIn,
+            TotpDisableIn,
             UsernameCredentialsIn,
         )
 
@@ -76,6 +78,10 @@ class Api(SmorestApi):
         components.schema("EmailCredentialsIn", schema=EmailCredentialsIn)
         components.schema("UsernameCredentialsIn", schema=UsernameCredentialsIn)
         components.schema("OAuth2PasswordFormIn", schema=OAuth2PasswordFormIn)
+        # Bodies that take exactly one of several fields: each view documents
+        # the oneOf of its shapes, which refer to these.
+        components.schema("SecondStepIn", schema=SecondStepIn)
+        components.schema("TotpDisableIn", schema=TotpDisableIn)
 
         def live_min_length(
             converter: Any, field: ma.fields.Field[Any], ret: dict[str, Any], **kwargs: Any

@@ -28,12 +28,20 @@ from app.exceptions import (
     EmailTaken,
     InvalidCredentials,
     InvalidResetToken,
+    InvalidSecondFactor,
+    InvalidSecondStepToken,
+    InvalidTotpCode,
     InvalidVerificationToken,
+    NoSecondFactor,
     NotAuthenticated,
+    NoTotpSetup,
     PasswordWorkBusy,
+    SecondFactorRequired,
     ServiceError,
     SessionNotFound,
     Throttled,
+    TotpAlreadyEnabled,
+    TotpNotEnabled,
     UsernameTaken,
     WrongCurrentPassword,
     WrongPassword,
@@ -61,6 +69,14 @@ DOMAIN_ERRORS: dict[type[ServiceError], ErrorAnswer] = {
     WrongCurrentPassword: ErrorAnswer(400, "Current password is incorrect"),
     InvalidResetToken: ErrorAnswer(400, "Invalid or expired reset token"),
     InvalidVerificationToken: ErrorAnswer(400, "Invalid or expired verification token"),
+    InvalidSecondFactor: ErrorAnswer(401, "Invalid code"),
+    SecondFactorRequired: ErrorAnswer(401, "Second factor required"),
+    InvalidSecondStepToken: ErrorAnswer(400, "Invalid or expired second-step token"),
+    InvalidTotpCode: ErrorAnswer(400, "Invalid code"),
+    NoTotpSetup: ErrorAnswer(400, "No two-factor setup pending: start again"),
+    TotpAlreadyEnabled: ErrorAnswer(409, "Two-factor authentication is already enabled"),
+    TotpNotEnabled: ErrorAnswer(409, "Two-factor authentication is not enabled"),
+    NoSecondFactor: ErrorAnswer(409, "The account has no second factor"),
     Throttled: ErrorAnswer(429, "Too many attempts: try again later"),
     PasswordWorkBusy: ErrorAnswer(503, "Too busy: try again shortly", {"Retry-After": "1"}),
 }
@@ -88,6 +104,18 @@ def render_service_error(error: ServiceError) -> Response:
     answer = DOMAIN_ERRORS[type(error)]
     if isinstance(error, Throttled):
         answer = answer._replace(headers={"Retry-After": str(error.retry_after)})
+    if isinstance(error, SecondFactorRequired):
+        # The one error body with more than a detail: what the second step needs.
+        response = jsonify(
+            detail=answer.detail,
+            second_factor={
+                "token": error.token,
+                "methods": error.methods,
+                "expires_in": error.expires_in,
+            },
+        )
+        response.status_code = answer.status
+        return response
     return _answer(answer)
 
 

@@ -51,6 +51,45 @@ class WrongCurrentPassword(WrongPassword):
     """The same, when changing the password."""
 
 
+class InvalidSecondFactor(ServiceError):
+    """A wrong, used or replayed TOTP code, recovery code or passkey assertion."""
+
+
+class SecondFactorRequired(ServiceError):
+    """The password was right; the account's second factor must follow, with this token."""
+
+    def __init__(self, token: str, methods: list[str], expires_in: int) -> None:
+        super().__init__("second factor required")
+        self.token = token
+        self.methods = methods
+        self.expires_in = expires_in
+
+
+class InvalidSecondStepToken(ServiceError):
+    """A second-step token unknown, spent, expired, of another flow, or from
+    before a password change."""
+
+
+class InvalidTotpCode(ServiceError):
+    """The code that should confirm or disable TOTP is wrong."""
+
+
+class NoTotpSetup(ServiceError):
+    """Confirming TOTP with no setup pending (never started, or expired)."""
+
+
+class TotpAlreadyEnabled(ServiceError):
+    """The account already has a TOTP authenticator."""
+
+
+class TotpNotEnabled(ServiceError):
+    """The account has no TOTP authenticator to disable."""
+
+
+class NoSecondFactor(ServiceError):
+    """Recovery codes asked for by an account with no second factor."""
+
+
 class InvalidResetToken(ServiceError):
     """A reset token unknown, spent, expired, or issued before the password changed."""
 

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Index, String, false, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    false,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 
@@ -31,8 +41,44 @@ class User(db.Model):  # type: ignore[name-defined]
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
 
+    # Deleting a user through the ORM deletes its second factors too: SQLite
+    # enforces no foreign key (so no ON DELETE CASCADE) unless asked to.
+    totp: Mapped[TotpAuthenticator | None] = relationship(
+        cascade="all, delete-orphan", passive_deletes=False
+    )
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=False
+    )
+
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username!r}>"
+
+
+class TotpAuthenticator(db.Model):  # type: ignore[name-defined]
+    """An account's confirmed TOTP authenticator (RFC 6238): at most one."""
+
+    __tablename__ = "totp_authenticators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    # AES-GCM of the secret (app/auth/secret_box.py), and the id of the key that sealed it.
+    secret_sealed: Mapped[bytes] = mapped_column(LargeBinary(128))
+    key_id: Mapped[str] = mapped_column(String(16))
+    # The newest 30-second step whose code was accepted: only later ones pass (no replay).
+    last_used_step: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RecoveryCode(db.Model):  # type: ignore[name-defined]
+    """One unused recovery code, as a keyed HMAC; a used one is deleted."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (UniqueConstraint("user_id", "code_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 # Uniqueness is case-insensitive and enforced by the database itself, so two

@@ -35,6 +35,15 @@ TOO_LONG = Problem(
 )
 COMMON_PASSWORD = Problem("This password is too common", "value_error.password.common")
 ONE_IDENTIFIER = Problem("give exactly one of 'email' or 'username'", "value_error.identifier")
+INVALID_TOTP_CODE = Problem("must be the 6 digits of the current code", "value_error.totp_code")
+INVALID_RECOVERY_CODE = Problem(
+    "may contain only letters, digits, spaces and '-'", "value_error.recovery_code"
+)
+ONE_FACTOR = Problem(
+    "give exactly one of 'code', 'recovery_code' or 'passkey'", "value_error.second_factor"
+)
+ONE_PROOF = Problem("give exactly one of 'password' or 'code'", "value_error.proof")
+NOT_DICT = Problem("value is not a valid dict", "type_error.dict")
 INVALID_JSON = Problem("Invalid JSON body", "value_error.jsondecode")
 
 _ALL = [value for value in list(globals().values()) if isinstance(value, Problem)]

@@ -85,6 +85,7 @@ def measure(redis_url: str, database_url: str) -> int:
         APP_ENV="production",
         SECRET_KEY=secrets.token_urlsafe(48),
         PASSWORD_PEPPER=secrets.token_urlsafe(48),
+        SECOND_FACTOR_KEY=secrets.token_urlsafe(48),
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         BENCH_REDIS_URL=redis_url,

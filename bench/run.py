@@ -309,6 +309,7 @@ def login_and_verify_times(port: int, rounds: int) -> LoginTimes:
 # hashes another one made.
 SECRET_KEY = secrets.token_urlsafe(48)
 PASSWORD_PEPPER = secrets.token_urlsafe(48)
+SECOND_FACTOR_KEY = secrets.token_urlsafe(48)
 
 
 def start_service(
@@ -318,6 +319,7 @@ def start_service(
         "APP_ENV": "production",
         "SECRET_KEY": SECRET_KEY,
         "PASSWORD_PEPPER": PASSWORD_PEPPER,
+        "SECOND_FACTOR_KEY": SECOND_FACTOR_KEY,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         **GUNICORN_SETTINGS,

@@ -11,6 +11,7 @@ from flask import current_app
 from app.auth.admission import PasswordWork
 from app.auth.event_store import EventStore
 from app.auth.passwords import Hasher
+from app.auth.secret_box import SecretBox
 from app.auth.session_store import SessionStore
 from app.auth.token_store import TokenStore
 from app.throttle import Throttle
@@ -42,3 +43,7 @@ def tokens() -> TokenStore:
 
 def events() -> EventStore:
     return cast(EventStore, _get("event_store"))
+
+
+def secret_box() -> SecretBox:
+    return cast(SecretBox, _get("secret_box"))

@@ -34,6 +34,10 @@ EVENT_TYPES = frozenset(
         "password_changed",
         "password_reset",
         "email_verified",
+        "totp_enabled",
+        "totp_disabled",
+        "recovery_codes_regenerated",
+        "second_factor_failed",
     }
 )
 

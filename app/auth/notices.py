@@ -91,3 +91,46 @@ def account_deleted(to: str, username: str) -> Message:
             "wherever else you use it.",
         ],
     )
+
+
+def totp_enabled(to: str, username: str, ended: int) -> Message:
+    return _message(
+        to,
+        "two-factor authentication turned on",
+        [
+            f"Hello {username},",
+            "An authenticator app was just added to your account: signing in now "
+            f"asks for its code after the password, and {ended} other session(s) "
+            "were signed out.",
+            "If it was not you, someone else holds your password and can now lock you "
+            "out: reset your password at once and review your account's recent activity.",
+        ],
+    )
+
+
+def totp_disabled(to: str, username: str, ended: int) -> Message:
+    return _message(
+        to,
+        "two-factor authentication turned off",
+        [
+            f"Hello {username},",
+            "The authenticator app of your account was just removed: signing in no "
+            f"longer asks for its code, and {ended} other session(s) were signed out.",
+            "If it was not you, reset your password at once, turn two-factor "
+            "authentication on again and review your account's recent activity.",
+        ],
+    )
+
+
+def recovery_codes_regenerated(to: str, username: str) -> Message:
+    return _message(
+        to,
+        "new recovery codes",
+        [
+            f"Hello {username},",
+            "A new set of recovery codes was just made for your account; the old "
+            "codes no longer work.",
+            "If it was not you, reset your password at once and review your "
+            "account's recent activity.",
+        ],
+    )

@@ -12,7 +12,7 @@ from typing import Any
 from flask import current_app, request
 
 from app.api import ErrorOut
-from app.auth import bp, lifecycle, service, transport
+from app.auth import bp, lifecycle, second_factor, service, transport
 from app.auth.admission import gated
 from app.auth.schemas import (
     CredentialsIn,
@@ -26,9 +26,16 @@ from app.auth.schemas import (
     PasswordChangeIn,
     PasswordIn,
     PasswordResetIn,
+    PasswordStepErrorOut,
+    RecoveryCodesOut,
     RegisterIn,
+    SecondFactorOut,
+    SecondStepIn,
     SessionOut,
     TokenOut,
+    TotpCodeIn,
+    TotpDisableIn,
+    TotpSetupOut,
     UserOut,
 )
 from app.security import FORM, JSON, accepts
@@ -48,6 +55,14 @@ UNAUTHENTICATED = {
     "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
 }
 BAD_CREDENTIALS = {"schema": ErrorOut, "description": "Invalid email or password"}
+# /login and /token: a wrong password, or (only after a right one) the
+# second step an account with a second factor needs.
+PASSWORD_STEP_401 = {
+    "schema": PasswordStepErrorOut,
+    "description": "Invalid email or password; or, the password being right, the account's "
+    "second factor is required: second_factor says with what token and methods "
+    "(POST /login/second-factor or /token/second-factor). No session either way",
+}
 CROSS_SITE = {"schema": ErrorOut, "description": "Cross-site request refused (origin or type)"}
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
 TOO_MANY = {"schema": ErrorOut, "description": "Throttled: see Retry-After", "headers": RETRY_AFTER}
@@ -140,7 +155,7 @@ def register(data: dict[str, str]) -> service.PublicUser:
 @bp.route("/login", methods=["POST"])
 @bp.arguments(CredentialsIn)
 @bp.response(200, UserOut, headers=SET_COOKIE)
-@bp.alt_response(401, **BAD_CREDENTIALS)
+@bp.alt_response(401, **PASSWORD_STEP_401)
 @bp.alt_response(403, **CROSS_SITE)
 @bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
 @bp.alt_response(429, **TOO_MANY)
@@ -160,7 +175,7 @@ def login(credentials: service.Credentials) -> service.PublicUser:
 @accepts(JSON, FORM)
 @bp.arguments(CredentialsIn, location="json_or_form")
 @bp.response(200, TokenOut)
-@bp.alt_response(401, **BAD_CREDENTIALS)
+@bp.alt_response(401, **PASSWORD_STEP_401)
 @bp.alt_response(403, **CROSS_SITE)
 @bp.alt_response(415, schema=ErrorOut, description="Body is neither JSON nor a form")
 @bp.alt_response(429, **TOO_MANY)
@@ -185,13 +200,135 @@ def login(credentials: service.Credentials) -> service.PublicUser:
 @gated
 def token(credentials: service.Credentials) -> dict[str, Any]:
     """API login: an opaque bearer token from the same session store. No cookie."""
-    new = service.login(credentials, transport.BEARER, _client())
+    return _token_body(service.login(credentials, transport.BEARER, _client()))
+
+
+def _token_body(new: service.NewSession) -> dict[str, Any]:
     return {
         "access_token": new.session_id,
         "token_type": "Bearer",
         "user_id": str(new.user.id),
         "expires_in": new.expires_in,
     }
+
+
+def _exactly(schema: str, field: str, others: list[str]) -> dict[str, Any]:
+    """``schema`` with ``field`` and none of ``others``: one shape of a body
+    that takes exactly one of several fields."""
+    return {
+        "allOf": [
+            {"$ref": f"#/components/schemas/{schema}"},
+            {"required": [field]},
+            {"not": {"anyOf": [{"required": [other]} for other in others]}},
+        ]
+    }
+
+
+FACTORS = ["code", "recovery_code", "passkey"]
+SECOND_STEP_DOC = {
+    "requestBody": {
+        "required": True,
+        "description": "The second-step token and exactly one of code, recovery_code or passkey",
+        "content": {
+            JSON: {
+                "schema": {
+                    "oneOf": [
+                        _exactly("SecondStepIn", factor, [f for f in FACTORS if f != factor])
+                        for factor in FACTORS
+                    ]
+                },
+                "examples": {
+                    "code": {
+                        "summary": "A code from the authenticator app",
+                        "value": {
+                            "token": "Jq0m2VZ8rB2mK9sT0uW4yA6cE7gI5kN3oR1tV8wXzLk",
+                            "code": "492039",
+                        },
+                    },
+                    "recovery_code": {
+                        "summary": "A recovery code",
+                        "value": {
+                            "token": "Jq0m2VZ8rB2mK9sT0uW4yA6cE7gI5kN3oR1tV8wXzLk",
+                            "recovery_code": "k7m2q-x4hpz",
+                        },
+                    },
+                },
+            }
+        },
+    }
+}
+DISABLE_DOC = {
+    "requestBody": {
+        "required": True,
+        "description": "The account's password, or a current code: exactly one",
+        "content": {
+            JSON: {
+                "schema": {
+                    "oneOf": [
+                        _exactly("TotpDisableIn", "password", ["code"]),
+                        _exactly("TotpDisableIn", "code", ["password"]),
+                    ]
+                }
+            }
+        },
+    }
+}
+
+SECOND_STEP_400 = {"schema": ErrorOut, "description": "Invalid or expired second-step token"}
+SECOND_STEP_401 = {
+    "schema": ErrorOut,
+    "description": "Invalid code: wrong, used, or replayed (costs one of the token's 5 attempts)",
+}
+
+
+@bp.route("/login/second-factor", methods=["POST"])
+@bp.arguments(SecondStepIn)
+@bp.response(200, UserOut, headers=SET_COOKIE)
+@bp.alt_response(400, **SECOND_STEP_400)
+@bp.alt_response(401, **SECOND_STEP_401)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="loginSecondFactor", security=PUBLIC, **SECOND_STEP_DOC)
+def login_second_factor(data: dict[str, Any]) -> service.PublicUser:
+    """Second step of a browser login: the /login token and one factor; the session cookie."""
+    new = second_factor.finish_login(
+        data["token"],
+        "login",
+        transport.COOKIE,
+        _client(),
+        code=data.get("code"),
+        recovery_code=data.get("recovery_code"),
+        passkey=data.get("passkey"),
+        replaces=transport.cookie_session_id(),
+    )
+    transport.set_cookie(new.session_id)
+    return new.user
+
+
+@bp.route("/token/second-factor", methods=["POST"])
+@bp.arguments(SecondStepIn)
+@bp.response(200, TokenOut)
+@bp.alt_response(400, **SECOND_STEP_400)
+@bp.alt_response(401, **SECOND_STEP_401)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="tokenSecondFactor", security=PUBLIC, **SECOND_STEP_DOC)
+def token_second_factor(data: dict[str, Any]) -> dict[str, Any]:
+    """Second step of an API login: the /token token and one factor; the bearer token."""
+    new = second_factor.finish_login(
+        data["token"],
+        "token",
+        transport.BEARER,
+        _client(),
+        code=data.get("code"),
+        recovery_code=data.get("recovery_code"),
+        passkey=data.get("passkey"),
+    )
+    return _token_body(new)
 
 
 @bp.route("/me", methods=["GET"])
@@ -392,3 +529,95 @@ def delete_account(data: dict[str, str]) -> dict[str, str]:
 def list_events() -> list[lifecycle.EventView]:
     """The account's own security activity, newest first (the newest 100, for 90 days)."""
     return lifecycle.list_events(transport.read_credential().session_id)
+
+
+# --- second factor ----------------------------------------------------------------
+
+WRONG_PASSWORD = {"schema": ErrorOut, "description": "Password is incorrect"}
+
+
+@bp.route("/second-factor", methods=["GET"])
+@bp.response(200, SecondFactorOut)
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="secondFactorStatus", security=SESSION_AUTH)
+def second_factor_status() -> second_factor.FactorStatus:
+    """The account's second factors: TOTP on or off, passkeys, recovery codes left."""
+    return second_factor.status(transport.read_credential().session_id)
+
+
+@bp.route("/totp/setup", methods=["POST"])
+@bp.arguments(PasswordIn)
+@bp.response(200, TotpSetupOut)
+@bp.alt_response(400, **WRONG_PASSWORD)
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(409, schema=ErrorOut, description="Two-factor authentication is already on")
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="setupTotp", security=SESSION_AUTH)
+@gated
+def setup_totp(data: dict[str, str]) -> second_factor.TotpSetup:
+    """A new TOTP secret for an authenticator app, pending (10 minutes) until confirmed."""
+    return second_factor.setup_totp(
+        transport.read_credential().session_id, data["password"], _client()
+    )
+
+
+@bp.route("/totp/confirm", methods=["POST"])
+@bp.arguments(TotpCodeIn)
+@bp.response(200, RecoveryCodesOut)
+@bp.alt_response(400, schema=ErrorOut, description="Invalid code, or no setup pending")
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(409, schema=ErrorOut, description="Two-factor authentication is already on")
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="confirmTotp", security=SESSION_AUTH)
+def confirm_totp(data: dict[str, str]) -> dict[str, list[str]]:
+    """Turn TOTP on with the app's current code. Every other session ends; the
+    account's recovery codes are in the answer, and nowhere else, ever."""
+    codes = second_factor.confirm_totp(
+        transport.read_credential().session_id, data["code"], _client()
+    )
+    return {"recovery_codes": codes}
+
+
+@bp.route("/totp/disable", methods=["POST"])
+@bp.arguments(TotpDisableIn)
+@bp.response(200, MessageOut)
+@bp.alt_response(400, schema=ErrorOut, description="Password is incorrect, or invalid code")
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(409, schema=ErrorOut, description="Two-factor authentication is not on")
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="disableTotp", security=SESSION_AUTH, **DISABLE_DOC)
+def disable_totp(data: dict[str, str]) -> dict[str, str]:
+    """Turn TOTP off, with the password or a current code. Every other session ends."""
+    second_factor.disable_totp(
+        transport.read_credential().session_id, data.get("password"), data.get("code"), _client()
+    )
+    return {"message": "Two-factor authentication disabled"}
+
+
+@bp.route("/recovery-codes", methods=["POST"])
+@bp.arguments(PasswordIn)
+@bp.response(200, RecoveryCodesOut)
+@bp.alt_response(400, **WRONG_PASSWORD)
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(409, schema=ErrorOut, description="The account has no second factor")
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="regenerateRecoveryCodes", security=SESSION_AUTH)
+@gated
+def regenerate_recovery_codes(data: dict[str, str]) -> dict[str, list[str]]:
+    """Ten new recovery codes, shown only now; the old ones stop working."""
+    codes = second_factor.regenerate_recovery_codes(
+        transport.read_credential().session_id, data["password"], _client()
+    )
+    return {"recovery_codes": codes}

@@ -21,13 +21,18 @@ from app.validation import (
     COMMON_PASSWORD,
     CONTROL_CHARACTER,
     INVALID_EMAIL,
+    INVALID_RECOVERY_CODE,
+    INVALID_TOTP_CODE,
     INVALID_USERNAME,
     NOT_BOOLEAN,
+    NOT_DICT,
     NOT_NULL,
     NOT_OBJECT,
     NOT_STRING,
     NOT_UNICODE,
+    ONE_FACTOR,
     ONE_IDENTIFIER,
+    ONE_PROOF,
     REQUIRED,
     TOO_LONG,
     TOO_SHORT,
@@ -298,6 +303,75 @@ class PasswordIn(Schema):
     password = current_password()
 
 
+# --- second factor ------------------------------------------------------------
+
+TOTP_CODE_PATTERN = r"^[0-9]{6}$"
+RECOVERY_CODE_PATTERN = r"^[A-Za-z0-9 -]+$"
+SECOND_STEP_TOKEN_DOC = {
+    "description": "second_factor.token from the 401 of /login or /token",
+    "example": "Jq0m2VZ8rB2mK9sT0uW4yA6cE7gI5kN3oR1tV8wXzLk",
+}
+
+
+def totp_code(required: bool = True) -> Text:
+    return Text(
+        required=required,
+        validate=FullMatch(TOTP_CODE_PATTERN, error=INVALID_TOTP_CODE.msg),
+        metadata={"example": "492039", "description": "The code the authenticator app shows"},
+    )
+
+
+def _exactly_one(original: Any, names: tuple[str, ...], message: str) -> None:
+    """Count what the client sent (not what survived validation), so that a
+    bad value is not also reported as a missing one."""
+    if isinstance(original, Mapping) and sum(name in original for name in names) != 1:
+        raise ma.ValidationError(message)
+
+
+class SecondStepIn(Schema):
+    """The second step of a login: the token and exactly one factor."""
+
+    token = Text(required=True, validate=Length(min=1, max=100), metadata=SECOND_STEP_TOKEN_DOC)
+    code = totp_code(required=False)
+    recovery_code = Text(
+        validate=[
+            Length(min=1, max=64),
+            FullMatch(RECOVERY_CODE_PATTERN, error=INVALID_RECOVERY_CODE.msg),
+        ],
+        metadata={"example": "k7m2q-x4hpz", "description": "An unused recovery code"},
+    )
+    passkey = ma.fields.Dict(
+        keys=ma.fields.String(),
+        error_messages={"invalid": NOT_DICT.msg, "null": NOT_NULL.msg},
+        metadata={
+            "description": "The PublicKeyCredential (JSON) of navigator.credentials.get "
+            "with the options of POST /passkeys/authenticate/options {token}"
+        },
+    )
+
+    @ma.validates_schema(pass_original=True, skip_on_field_errors=False)
+    def one_factor(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        _exactly_one(original, ("code", "recovery_code", "passkey"), ONE_FACTOR.msg)
+
+
+class TotpCodeIn(Schema):
+    code = totp_code()
+
+
+class TotpDisableIn(Schema):
+    """The password, or a current code: exactly one."""
+
+    password = Text(
+        validate=Length(min=1, max=PASSWORD_MAX_LENGTH),
+        metadata={"example": "correct horse battery staple"},
+    )
+    code = totp_code(required=False)
+
+    @ma.validates_schema(pass_original=True, skip_on_field_errors=False)
+    def one_proof(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        _exactly_one(original, ("password", "code"), ONE_PROOF.msg)
+
+
 # --- responses ----------------------------------------------------------------
 
 
@@ -355,3 +429,59 @@ class EventOut(Schema):
     at = UtcDateTime(required=True)
     ip = ma.fields.String(required=True, allow_none=True)
     user_agent = ma.fields.String(required=True, allow_none=True)
+
+
+class SecondFactorOut(Schema):
+    totp = ma.fields.Boolean(required=True, metadata={"description": "TOTP is on"})
+    passkeys = ma.fields.Integer(required=True, metadata={"example": 0})
+    recovery_codes_left = ma.fields.Integer(required=True, metadata={"example": 10})
+
+
+class TotpSetupOut(Schema):
+    secret = ma.fields.String(
+        required=True,
+        metadata={"description": "Base32, for typing into the app", "example": "JBSWY3DPEHPK3PXP"},
+    )
+    otpauth_uri = ma.fields.String(
+        required=True,
+        metadata={
+            "example": "otpauth://totp/Auth%20service:john%40example.com?secret=JBSWY3DPEHPK3PXP"
+            "&issuer=Auth%20service"
+        },
+    )
+    qr_svg = ma.fields.String(
+        required=True, metadata={"description": "The otpauth URI as a QR code (an SVG document)"}
+    )
+
+
+class RecoveryCodesOut(Schema):
+    recovery_codes = ma.fields.List(
+        ma.fields.String(),
+        required=True,
+        metadata={
+            "description": "Ten single-use codes, shown only now",
+            "example": ["k7m2q-x4hpz"],
+        },
+    )
+
+
+class SecondFactorChallengeOut(Schema):
+    token = ma.fields.String(
+        required=True,
+        metadata={"description": "For POST /login/second-factor or /token/second-factor"},
+    )
+    methods = ma.fields.List(
+        ma.fields.String(metadata={"enum": ["totp", "recovery_code", "passkey"]}), required=True
+    )
+    expires_in = ma.fields.Integer(required=True, metadata={"example": 300})
+
+
+class PasswordStepErrorOut(Schema):
+    """/login's and /token's 401: a detail, and second_factor only when the
+    password was right and the account has a second factor."""
+
+    detail = ma.fields.String(required=True, metadata={"example": "Invalid email or password"})
+    second_factor = ma.fields.Nested(
+        SecondFactorChallengeOut,
+        metadata={"description": "Present only with detail 'Second factor required'"},
+    )

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import flag_modified
 
-from app.auth import context
+from app.auth import context, second_step
 from app.auth.confusables import email_key, username_key
 from app.auth.passwords import Hasher, burn_verify, hash_password, needs_rehash, verify_password
 from app.auth.session_store import Kind, Record, UserSnapshot
@@ -299,6 +299,13 @@ def login(
     worthless (fixation).
     """
     user = authenticate(credentials, client)
+    # An account with a second factor gets a second-step token here, no session.
+    second_step.require_none(user, "login" if kind == "cookie" else "token")
+    return start_session(user, kind, client, replaces)
+
+
+def start_session(user: User, kind: Kind, client: Client, replaces: str | None) -> NewSession:
+    """A new session of ``kind`` for a user who proved who they are."""
     snapshot = snapshot_of(user)
     store = context.sessions()
     if replaces is not None:

@@ -171,6 +171,9 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
     form.reset();
     show(notice, `Logged in as ${result.data.username}.`, "ok");
     showAccount(result.data);
+  } else if (result.status === 401 && result.data && result.data.second_factor) {
+    form.reset();
+    SecondStep.begin(result.data.second_factor); // app/static/second-factor.js
   } else {
     showError(form, result);
   }
@@ -354,6 +357,10 @@ const EVENTS = {
   password_changed: "Password changed",
   password_reset: "Password reset by email",
   email_verified: "Email verified",
+  totp_enabled: "Two-factor authentication turned on",
+  totp_disabled: "Two-factor authentication turned off",
+  recovery_codes_regenerated: "New recovery codes",
+  second_factor_failed: "Wrong second-factor code",
 };
 
 function eventRow(event) {

@@ -26,14 +26,15 @@ PRODUCTION = {
     "APP_ENV": "production",
     "SECRET_KEY": STRONG_KEY,
     "PASSWORD_PEPPER": "p" * 48,
+    "SECOND_FACTOR_KEY": "f" * 48,
     "DATABASE_URL": "postgresql+psycopg://auth@db/auth",
     "REDIS_URL": "redis://cache:6379/0",
 }
 
 
 UNSET_MEANS_PRODUCTION = (
-    "APP_ENV is unset, so production: needs SECRET_KEY, PASSWORD_PEPPER, DATABASE_URL, "
-    "REDIS_URL in the environment (or set APP_ENV=development)"
+    "APP_ENV is unset, so production: needs SECRET_KEY, PASSWORD_PEPPER, SECOND_FACTOR_KEY, "
+    "DATABASE_URL, REDIS_URL in the environment (or set APP_ENV=development)"
 )
 
 
@@ -124,14 +125,16 @@ def test_production_cookie_is_secure_on_the_wire(monkeypatch: pytest.MonkeyPatch
     assert "; Secure" in response.headers["Set-Cookie"]
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "PASSWORD_PEPPER", "DATABASE_URL", "REDIS_URL"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "PASSWORD_PEPPER", "SECOND_FACTOR_KEY", "DATABASE_URL", "REDIS_URL"]
+)
 def test_production_refuses_to_start_without(missing: str) -> None:
     env = {name: value for name, value in PRODUCTION.items() if name != missing}
     with pytest.raises(ConfigurationError, match=f"APP_ENV=production needs {missing}"):
         config_from_env(env)
 
 
-@pytest.mark.parametrize("name", ["SECRET_KEY", "PASSWORD_PEPPER"])
+@pytest.mark.parametrize("name", ["SECRET_KEY", "PASSWORD_PEPPER", "SECOND_FACTOR_KEY"])
 @pytest.mark.parametrize("value", ["dev", "changeme", "x" * 31])
 def test_production_refuses_a_weak_secret(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=f"{name} is too weak"):
@@ -215,6 +218,40 @@ REFUSALS = {
         {"PASSWORD_PEPPER": STRONG_KEY},
         "SECRET_KEY and PASSWORD_PEPPER must be two different secrets: "
         "one leaked must not give away the other",
+    ),
+    "second-factor key equal to the secret key": (
+        {"SECOND_FACTOR_KEY": STRONG_KEY},
+        "SECOND_FACTOR_KEY must differ from SECRET_KEY and PASSWORD_PEPPER: "
+        "one leaked must not give away the others",
+    ),
+    "second-factor key equal to the pepper": (
+        {"SECOND_FACTOR_KEY": "p" * 48},
+        "SECOND_FACTOR_KEY must differ from SECRET_KEY and PASSWORD_PEPPER: "
+        "one leaked must not give away the others",
+    ),
+    "second-factor key id": (
+        {"SECOND_FACTOR_KEY_ID": "k$1"},
+        f"SECOND_FACTOR_KEY_ID must be {ID_RULE}, got 'k$1'",
+    ),
+    "second-factor old key id": (
+        {"SECOND_FACTOR_OLD_KEYS": "a b:secret"},
+        f"SECOND_FACTOR_OLD_KEYS ids must be {ID_RULE}, got 'a b'",
+    ),
+    "second-factor old key shape": (
+        {"SECOND_FACTOR_OLD_KEYS": "justakey"},
+        "SECOND_FACTOR_OLD_KEYS must look like id:secret,id:secret",
+    ),
+    "second-factor old key reusing the current id": (
+        {"SECOND_FACTOR_OLD_KEYS": "1:old-secret"},
+        "SECOND_FACTOR_OLD_KEYS must not reuse the current id '1' (SECOND_FACTOR_KEY_ID)",
+    ),
+    "second-step ttl": (
+        {"SECOND_STEP_TTL": "5"},
+        "SECOND_STEP_TTL must be between 30 and 3600 seconds",
+    ),
+    "second-factor throttle": (
+        {"RATELIMIT_SECOND_FACTOR_PER_ACCOUNT": "often"},
+        "RATELIMIT_SECOND_FACTOR_PER_ACCOUNT must read like '5 per minute', got 'often'",
     ),
     "cors wildcard": (
         {"CORS_ORIGINS": "https://app.example,*"},
@@ -351,6 +388,22 @@ def test_a_valid_pepper_id_and_old_peppers_are_accepted() -> None:
     )
     assert config.PASSWORD_PEPPER_ID == "2026-02_b"
     assert config.PASSWORD_OLD_PEPPERS == {"1": "a:b$c"}  # only the id is constrained
+
+
+def test_second_factor_keys_rotate_like_the_pepper() -> None:
+    config = config_from_env(
+        {**PRODUCTION, "SECOND_FACTOR_KEY_ID": "2027", "SECOND_FACTOR_OLD_KEYS": "2026:o:l$d"}
+    )
+    assert (config.SECOND_FACTOR_KEY_ID, config.SECOND_FACTOR_OLD_KEYS) == (
+        "2027",
+        {"2026": "o:l$d"},
+    )
+
+
+def test_development_keeps_its_second_factor_key_in_the_instance_folder() -> None:
+    first = config_from_env({"APP_ENV": "development"}).SECOND_FACTOR_KEY
+    assert len(first or "") >= 32
+    assert first == config_from_env({"APP_ENV": "development"}).SECOND_FACTOR_KEY
 
 
 # --- the session cookie's name ---

@@ -23,7 +23,7 @@ def test_page_and_assets(client: FlaskClient) -> None:
     html = page.text
     assert "<script>" not in html  # no inline code: the policy forbids it
     assert "http://" not in html and "https://" not in html  # noqa: PT018 (no CDN)
-    for asset in ("/static/app.js", "/static/app.css"):
+    for asset in ("/static/app.js", "/static/second-factor.js", "/static/app.css"):
         assert asset in html
         response = client.get(asset)
         assert response.status_code == 200
@@ -68,3 +68,16 @@ def test_the_script_keeps_credentials_same_origin(client: FlaskClient) -> None:
     assert "insertAdjacentHTML" not in source
     # A mailed token is taken out of the address bar once read.
     assert "history.replaceState" in source
+
+
+def test_the_second_factor_script_keeps_its_secrets_in_memory_and_out_of_html(
+    client: FlaskClient,
+) -> None:
+    script = client.get("/static/second-factor.js")
+    source = script.text
+    script.close()
+    for unsafe in ("localStorage", "sessionStorage", "document.cookie", "innerHTML",
+                   "insertAdjacentHTML", "outerHTML", "location.hash", "pushState"):  # fmt: skip
+        assert unsafe not in source
+    # The QR code is parsed as SVG and imported as nodes, never as HTML.
+    assert 'parseFromString(svgText, "image/svg+xml")' in source

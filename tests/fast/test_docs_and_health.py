@@ -18,6 +18,13 @@ AUTH_PATHS = {
     "/token": "post",
     "/me": "get",
     "/logout": "post",
+    "/login/second-factor": "post",
+    "/token/second-factor": "post",
+    "/second-factor": "get",
+    "/totp/setup": "post",
+    "/totp/confirm": "post",
+    "/totp/disable": "post",
+    "/recovery-codes": "post",
 }
 
 
@@ -65,7 +72,8 @@ class TestOpenApi:
             ["healthz", "readyz", "register", "login", "token", "me", "logout",
              "listSessions", "endSession", "logoutAll", "changePassword", "forgotPassword",
              "resetPassword", "verifyEmail", "resendVerification", "deleteAccount",
-             "listEvents"]
+             "listEvents", "loginSecondFactor", "tokenSecondFactor", "secondFactorStatus",
+             "setupTotp", "confirmTotp", "disableTotp", "regenerateRecoveryCodes"]
         )  # fmt: skip
 
     def test_public_operations_say_so(self, spec: dict[str, Any]) -> None:

@@ -36,6 +36,7 @@ PRODUCTION = {
     "APP_ENV": "production",
     "SECRET_KEY": "k" * 48,
     "PASSWORD_PEPPER": "p" * 48,
+    "SECOND_FACTOR_KEY": "f" * 48,
     "DATABASE_URL": "postgresql+psycopg://auth@db/auth",
     "REDIS_URL": "redis://cache:6379/0",
 }

@@ -28,6 +28,12 @@ VALID = {
     "password/reset": {"token": "x" * 43, "new_password": "an0ther-passw0rd"},
     "email/verify": {"token": "x" * 43},
     "account/delete": {"password": PASSWORD},
+    "login/second-factor": {"token": "x" * 43, "code": "123456"},
+    "token/second-factor": {"token": "x" * 43, "recovery_code": "abcde-fghij"},
+    "totp/setup": {"password": PASSWORD},
+    "totp/confirm": {"code": "123456"},
+    "totp/disable": {"code": "123456"},
+    "recovery-codes": {"password": PASSWORD},
 }
 STRING_FIELDS = {
     "register": ["username", "email", "password"],
@@ -39,6 +45,12 @@ STRING_FIELDS = {
     "password/reset": ["token", "new_password"],
     "email/verify": ["token"],
     "account/delete": ["password"],
+    "login/second-factor": ["token", "code"],
+    "token/second-factor": ["token", "recovery_code"],
+    "totp/setup": ["password"],
+    "totp/confirm": ["code"],
+    "totp/disable": ["code"],
+    "recovery-codes": ["password"],
 }
 # Fields that may hold any character: a password, or a token (any text that
 # is not a live token is simply not one: a 400, tested in test_lifecycle.py).
@@ -96,6 +108,28 @@ def raw_cases(endpoint: str) -> list[Any]:
             cases.append(case(body, 422, f"{name}-{label}"))
         # Duplicate keys: the last one wins (RFC 8259 leaves it open).
         cases.append(case(valid[:-1] + f', "{name}": 12345}}', 422, f"{name}-duplicate-key"))
+    if endpoint.endswith("second-factor"):
+        token = {"token": "x" * 43}
+        shapes = [
+            ("no-factor", token),
+            ("two-factors", {**token, "code": "123456", "recovery_code": "abcde-fghij"}),
+            ("code-and-passkey", {**token, "code": "123456", "passkey": {}}),
+            ("no-token", {"code": "123456"}),
+            ("code-5-digits", {**token, "code": "12345"}),
+            ("code-7-digits", {**token, "code": "1234567"}),
+            ("code-arabic-digits", {**token, "code": "\u0661\u0662\u0663\u0664\u0665\u0666"}),
+            ("code-fullwidth-digits", {**token, "code": "\uff11\uff12\uff13\uff14\uff15\uff16"}),
+            ("code-number", {**token, "code": 123456}),
+            ("recovery-code-unicode", {**token, "recovery_code": "abcde\u2010fghij"}),
+            ("recovery-code-65", {**token, "recovery_code": "a" * 65}),
+            ("passkey-string", {**token, "passkey": "x"}),
+            ("passkey-list", {**token, "passkey": [1]}),
+            ("passkey-null", {**token, "passkey": None}),
+        ]
+        cases += [case(json.dumps(body), 422, name) for name, body in shapes]
+    if endpoint == "totp/disable":
+        both = {"password": PASSWORD, "code": "123456"}
+        cases += [case(json.dumps(both), 422, "password-and-code"), case("{}", 422, "neither")]
     if endpoint == "logout-all":
         for label, value in [("string", "yes"), ("int", 1), ("null", None), ("list", [True])]:
             body = json.dumps({"keep_current": value})

@@ -609,6 +609,7 @@ class TestWiring:
             env={
                 "SECRET_KEY": "k" * 40,
                 "PASSWORD_PEPPER": "p" * 40,
+                "SECOND_FACTOR_KEY": "f" * 40,
                 "DATABASE_URL": "sqlite://",
                 "REDIS_URL": "redis://127.0.0.1:1/0",
             }

@@ -38,6 +38,13 @@ OPERATIONS = {
     ("post", "/api/auth/email/verify/resend"): "resendVerification",
     ("post", "/api/auth/account/delete"): "deleteAccount",
     ("get", "/api/auth/events"): "listEvents",
+    ("post", "/api/auth/login/second-factor"): "loginSecondFactor",
+    ("post", "/api/auth/token/second-factor"): "tokenSecondFactor",
+    ("get", "/api/auth/second-factor"): "secondFactorStatus",
+    ("post", "/api/auth/totp/setup"): "setupTotp",
+    ("post", "/api/auth/totp/confirm"): "confirmTotp",
+    ("post", "/api/auth/totp/disable"): "disableTotp",
+    ("post", "/api/auth/recovery-codes"): "regenerateRecoveryCodes",
 }
 PROBES = {("get", "/healthz"), ("get", "/readyz")}
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

@@ -158,7 +158,8 @@ def app(app_config: TestingConfig) -> Iterator[Flask]:
         yield app
         db.session.remove()
         with db.engine.begin() as connection:
-            connection.execute(sa.text("TRUNCATE users RESTART IDENTITY"))
+            # CASCADE: the second-factor tables refer to users.
+            connection.execute(sa.text("TRUNCATE users RESTART IDENTITY CASCADE"))
         db.engine.dispose()
 
 
@@ -173,6 +174,7 @@ def gunicorn_env(real_redis_url: str, key_prefix: str, redis: redis_py.Redis) ->
         "APP_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "PASSWORD_PEPPER": secrets.token_urlsafe(48),
+        "SECOND_FACTOR_KEY": secrets.token_urlsafe(48),
         "REDIS_URL": real_redis_url,
         "SESSION_KEY_PREFIX": key_prefix,
         "BCRYPT_ROUNDS": "10",  # the lowest production accepts (config.py)

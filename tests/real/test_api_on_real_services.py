@@ -19,6 +19,13 @@ from tests.fast.test_register import (  # noqa: F401
     test_the_422_message_of_the_contract,
     test_unknown_fields_are_ignored,
 )
+from tests.fast.test_second_factor import (  # noqa: F401
+    TestPasswordStep,
+    TestSecondStep,
+    clock,
+    enrolled,
+    test_of_two_hosts_checking_one_code_at_once_only_one_accepts_it,
+)
 from tests.fast.test_session_management import (  # noqa: F401
     TestCli,
     TestList,

@@ -147,6 +147,7 @@ def service(
             "APP_ENV": "development",
             "SECRET_KEY": secrets.token_urlsafe(48),
             "PASSWORD_PEPPER": secrets.token_urlsafe(48),
+            "SECOND_FACTOR_KEY": secrets.token_urlsafe(48),
             "DATABASE_URL": database_url,
             "REDIS_URL": real_redis_url,
             "SESSION_KEY_PREFIX": key_prefix,
