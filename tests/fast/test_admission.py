@@ -189,7 +189,16 @@ class TestOverTheApi:
     @pytest.mark.parametrize("prefix", [API, "/api/v1/auth"])
     @pytest.mark.parametrize(
         "path",
-        ["/login", "/token", "/register", "/password/change", "/password/reset", "/account/delete"],
+        [
+            "/login",
+            "/token",
+            "/register",
+            "/password/change",
+            "/password/reset",
+            "/account/delete",
+            "/totp/setup",
+            "/recovery-codes",
+        ],
     )
     def test_the_gate_refuses_every_password_view_before_the_app(
         self, app: Flask, request: pytest.FixtureRequest, prefix: str, path: str
