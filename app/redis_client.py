@@ -262,11 +262,19 @@ class ReplicatedWrites:
         return self.client
 
     def run(self, key: str, *command: Any) -> Any:
-        """``command`` (on ``key``'s slot), then ``WAIT`` on the same connection.
+        """``command`` (on ``key``'s slot), then, when acknowledgements are
+        required, a *fence* and ``WAIT``, all on one connection to the
+        primary that owns the slot, in one round trip.
 
-        One round trip. The command's reply, or ``ReplicationUnconfirmed``
-        when fewer than ``acks`` replicas have it within the timeout (the
-        write itself may then be on the primary only). A cluster client whose
+        The fence (a ``SET`` of a key in the same slot that expires within a
+        second) makes sure this connection's last write is at the primary's
+        current replication offset, so ``WAIT`` confirms everything the
+        primary did before, the command included, even when the command
+        changed nothing (a session already deleted by an earlier, unconfirmed
+        attempt). Returns the command's reply, or raises
+        ``ReplicationUnconfirmed`` when fewer than ``acks`` replicas have it
+        within the timeout (the write itself may then be on the primary
+        only: the caller must not report it done). A cluster client whose
         slot map is stale gets MOVED before anything was written: the map is
         refreshed and the command tried once more.
         """
@@ -274,6 +282,7 @@ class ReplicatedWrites:
             with self._owner(key).pipeline(transaction=False) as pipe:
                 pipe.execute_command(*command)
                 if self.acks:
+                    pipe.execute_command("SET", fence_key(key), b"", "PX", 1000)
                     pipe.execute_command("WAIT", self.acks, self.timeout_ms)
                 try:
                     replies = pipe.execute()
@@ -282,16 +291,33 @@ class ReplicatedWrites:
                         raise
                     self.client.nodes_manager.initialize()
                     continue
-            if self.acks and int(replies[1]) < self.acks:
+            if self.acks and int(replies[2]) < self.acks:
                 raise ReplicationUnconfirmed(
-                    f"{replies[1]} of {self.acks} replicas acknowledged within {self.timeout_ms} ms"
+                    f"{replies[2]} of {self.acks} replicas acknowledged within {self.timeout_ms} ms"
                 )
             return replies[0]
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def confirm(self, key: str) -> None:
+        """Confirm whatever the primary of ``key``'s slot has done so far (a
+        revocation found nothing to do: an earlier attempt may have done it
+        without confirmation). Nothing at all without required acks."""
+        if self.acks:
+            self.run(key, "PING")
+
     def script(self, source: str, keys: list[str], args: list[Any]) -> Any:
         """A Lua script on one slot (``keys`` share a hash tag), confirmed as ``run``."""
         return self.run(keys[0], "EVAL", source, len(keys), *keys, *args)
+
+
+def fence_key(key: str) -> str:
+    """A key in the same cluster slot as ``key``: same hash tag, or ``key``
+    itself as the tag when it has none."""
+    start = key.find("{")
+    end = key.find("}", start + 1) if start != -1 else -1
+    if start != -1 and end > start + 1:
+        return key[: end + 1] + ":fence"
+    return "{" + key + "}:fence"
 
 
 # --- health -----------------------------------------------------------------------

@@ -311,9 +311,15 @@ class SessionStore:
         """End the session with this id if it is live; its record, else None."""
         record = self.load(session_id)
         parsed = _parse(session_id)
-        if record is not None and parsed is not None:
-            tag, secret = parsed
+        if parsed is None:
+            return None
+        tag, secret = parsed
+        if record is not None:
             self._delete(tag, secret[:SELECTOR_LENGTH], record.user_id)
+        else:
+            # Already gone: perhaps by an earlier logout that could not be
+            # confirmed. Report it done only once replicas have it too.
+            self.revocations.confirm(self._session_key(tag, secret[:SELECTOR_LENGTH]))
         return record
 
     def _delete(self, tag: str, selector: str, user_id: int) -> None:
@@ -389,6 +395,8 @@ class SessionStore:
             if hmac.compare_digest(info.handle, handle):
                 self._delete(self.user_tag(user_id), info.selector, user_id)
                 return info
+        # None such: perhaps ended by an earlier, unconfirmed attempt.
+        self.revocations.confirm(self._index_key(self.user_tag(user_id), user_id))
         return None
 
     def revoke_all(self, user_id: int, keep_session_id: str | None = None) -> int:
