@@ -360,6 +360,10 @@ class Config:
         self.validate_mail()
 
     def validate_redis(self) -> None:
+        # Keys carry hash tags of their own ({tag}); a brace in the prefix
+        # would become the tag and put every user in one cluster slot.
+        if "{" in self.SESSION_KEY_PREFIX or "}" in self.SESSION_KEY_PREFIX:
+            raise ConfigurationError("SESSION_KEY_PREFIX must not contain { or }")
         if self.REDIS_URL is not None:
             from app.redis_client import RedisUrlError, parse_redis_url
 

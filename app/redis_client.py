@@ -160,16 +160,16 @@ def _parse_single(url: str, scheme: str) -> RedisTarget:
             raise RedisUrlError("is a unix:// URL without a socket path")
         db = _db(parse_qs(parts.query).get("db", [""])[0])
         return RedisTarget("single", url, db=db)
+    if not parts.hostname or "," in parts.netloc:
+        raise RedisUrlError(
+            f"{scheme}:// names one host (several: redis+cluster:// or redis+sentinel://)"
+        )
     try:
         port = parts.port
     except ValueError:
         raise RedisUrlError("has a port that is not a number from 1 to 65535") from None
     if port == 0:
         raise RedisUrlError("has a port that is not a number from 1 to 65535")
-    if not parts.hostname or "," in parts.netloc:
-        raise RedisUrlError(
-            f"{scheme}:// names one host (several: redis+cluster:// or redis+sentinel://)"
-        )
     return RedisTarget("single", url, db=_db(parts.path.strip("/")), tls=scheme == "rediss")
 
 
@@ -317,6 +317,8 @@ def fence_key(key: str) -> str:
     end = key.find("}", start + 1) if start != -1 else -1
     if start != -1 and end > start + 1:
         return key[: end + 1] + ":fence"
+    if "}" in key:  # "{" + key + "}" would end its tag early
+        raise ValueError(f"no key in the same slot as {key!r} can be built")
     return "{" + key + "}:fence"
 
 

@@ -20,6 +20,13 @@ from typing import Any
 
 import pytest
 
+from app.redis_client import (
+    ReplicatedWrites,
+    ReplicationUnconfirmed,
+    build_client,
+    health,
+    parse_redis_url,
+)
 from tests.real.conftest import RUN_ID, flask_db_upgrade
 from tests.real.services import Gunicorn, Reply, cookie_header
 from tests.real.test_mail_real import Inbox, SmtpServer, wait_for
@@ -317,3 +324,34 @@ def test_a_primary_killed_under_load_costs_503s_then_recovers(deployment: Deploy
         assert host.call("GET", f"{API}/me", headers=bearer(session)).status == 200
     assert " 500 " not in deployment.logs()
     assert not re.search(r"CROSSSLOT|Traceback", deployment.logs())
+
+
+def test_the_client_module_on_real_servers(
+    redis_cluster: RedisClusterServers, redis_sentinel: SentinelServers, real_redis_url: str
+) -> None:
+    """In-process: a client from each URL form writes and reads; on the
+    topologies with replicas a revocation is confirmed, on a lone server
+    (no replica) it cannot be."""
+    for url, topology in (
+        (redis_cluster.url, "cluster"),
+        (redis_sentinel.url, "sentinel"),
+        (real_redis_url, "single"),
+    ):
+        client = build_client(parse_redis_url(url), timeout=1, retries=1)
+        try:
+            assert health(client)["state"] == "ok"
+            assert health(client)["topology"] == topology
+            key = f"test-{RUN_ID}:{{{topology}}}:k"
+            client.set(key, b"v")
+            writes = ReplicatedWrites(client, acks=1, timeout=0.2)
+            if topology == "single":
+                with pytest.raises(ReplicationUnconfirmed):
+                    writes.run(key, "GETDEL", key)
+                assert client.get(key) is None  # done on the primary, not confirmed
+            else:
+                assert writes.run(key, "GETDEL", key) == b"v"
+                writes.confirm(key)
+        finally:
+            client.close()
+    cluster_health = health(build_client(parse_redis_url(redis_cluster.url), 1, 1))
+    assert cluster_health == {"topology": "cluster", "state": "ok", "primaries": 3, "failing": []}
