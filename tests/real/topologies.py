@@ -328,10 +328,20 @@ class SentinelServers:
         return primary.alive and int(primary.client().info("replication")["connected_slaves"]) >= 1
 
     def restart(self, node: Node) -> None:
-        """Start a killed data node again: the sentinels make it a replica."""
+        """Start a killed data node again, as the new primary's replica (what
+        the sentinels would make it too, seconds later)."""
         node.start()
         node.wait_ready()
-        wait_until(self.healthy, 40, "the sentinel group healthy again")
+        primary = self.primary()
+        node.client().execute_command("REPLICAOF", LOOPBACK, primary.port)
+        wait_until(
+            lambda: (
+                node.client().info("replication")["master_link_status"] == "up"
+                and int(primary.client().info("replication")["connected_slaves"]) >= 1
+            ),
+            30,
+            "the restarted node replicating the new primary",
+        )
 
     def stop(self) -> None:
         for node in [*self.sentinels, *self.data]:
