@@ -38,7 +38,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import MovedError
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 Topology = Literal["single", "cluster", "sentinel"]
 
@@ -236,8 +236,7 @@ def build_client(target: RedisTarget, timeout: float, retries: int) -> Any:
 def topology_of(client: Any) -> Topology:
     if isinstance(client, RedisCluster):
         return "cluster"
-    pool = getattr(client, "connection_pool", None)
-    if pool is not None and type(pool).__name__ == "SentinelConnectionPool":
+    if isinstance(getattr(client, "connection_pool", None), SentinelConnectionPool):
         return "sentinel"
     return "single"
 
