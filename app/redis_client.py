@@ -28,6 +28,7 @@ revocation may not have held, never that it did.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -36,7 +37,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import redis
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
-from redis.exceptions import MovedError
+from redis.exceptions import MovedError, RedisClusterException
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
@@ -290,12 +291,22 @@ class ReplicatedWrites:
                         raise
                     self.client.nodes_manager.initialize()
                     continue
+                except (redis.ConnectionError, redis.TimeoutError):
+                    # The node may be dead and failed over: the next try
+                    # (the client's) should find its successor.
+                    self._refresh()
+                    raise
             if self.acks and int(replies[2]) < self.acks:
                 raise ReplicationUnconfirmed(
                     f"{replies[2]} of {self.acks} replicas acknowledged within {self.timeout_ms} ms"
                 )
             return replies[0]
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _refresh(self) -> None:
+        if isinstance(self.client, RedisCluster):
+            with contextlib.suppress(redis.RedisError, RedisClusterException):
+                self.client.nodes_manager.initialize()
 
     def confirm(self, key: str) -> None:
         """Confirm whatever the primary of ``key``'s slot has done so far (a

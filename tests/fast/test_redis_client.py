@@ -292,6 +292,30 @@ def test_a_moved_slot_refreshes_the_map_and_tries_once_more() -> None:
         ReplicatedWrites(again, acks=1, timeout=0.5).run("k", "DEL", "k")
 
 
+def test_a_dead_node_refreshes_the_map_for_the_next_try() -> None:
+    dead = Owner(redis.ConnectionError("refused"))
+    client = StaleCluster([dead, Owner([1, b"OK", 1])])
+    with pytest.raises(redis.ConnectionError):
+        ReplicatedWrites(client, acks=1, timeout=0.5).run("k", "DEL", "k")
+    assert client.refreshed == 1
+    assert ReplicatedWrites(client, acks=1, timeout=0.5).run("k", "DEL", "k") == 1
+
+    class Unreachable(StaleCluster):
+        def __init__(self) -> None:
+            super().__init__([Owner(redis.TimeoutError("timed out"))])
+
+            class Manager:
+                def initialize(self) -> None:
+                    raise RedisClusterException("Redis Cluster cannot be connected")
+
+            self.nodes_manager = Manager()  # type: ignore[assignment]
+
+    with pytest.raises(redis.TimeoutError):
+        ReplicatedWrites(Unreachable(), acks=1, timeout=0.5).run("k", "DEL", "k")
+    with pytest.raises(redis.ConnectionError):  # one server: nothing to refresh
+        ReplicatedWrites(Owner(redis.ConnectionError("x")), 1, 0.5).run("k", "DEL", "k")
+
+
 def test_moved_from_one_server_is_not_retried() -> None:
     owner = Owner(MovedError("1 127.0.0.1:7001"))
     with pytest.raises(MovedError):
@@ -388,6 +412,38 @@ def test_a_failover_error_while_reading_a_session_is_503_not_401(
     response = auth.client.get(f"{API}/me", headers={"Authorization": f"Bearer {token}"})
     assert_json_error(response, 503, "Session store unavailable")
     assert response.headers["Retry-After"] == "1"
+
+
+@pytest.mark.parametrize("error", FAILOVER_ERRORS, ids=lambda error: type(error).__name__)
+def test_a_failover_error_inside_a_pipeline_is_503(
+    app: Flask, auth: AuthActions, user: Any, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    """Login writes the session in a transaction, and the throttle reserves
+    in a pipeline: an error raised at ``execute`` is a 503 too."""
+    client = app.extensions["session_store"].client
+    real_pipeline = client.pipeline
+
+    class Failing:
+        def __init__(self, pipe: Any) -> None:
+            self.pipe = pipe
+
+        def __enter__(self) -> Any:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.pipe.reset()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.pipe, name)
+
+        def execute(self) -> Any:
+            raise error
+
+    monkeypatch.setattr(client, "pipeline", lambda *a, **k: Failing(real_pipeline(*a, **k)))
+    login = {"email": user["email"], "password": PASSWORD}
+    assert_json_error(
+        auth.client.post(f"{API}/token", json=login), 503, "Session store unavailable"
+    )
 
 
 CROSS_SLOT_ERRORS = [
