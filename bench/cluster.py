@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -258,6 +259,7 @@ def main() -> int:
             server.stop()
         cluster.stop()
         single.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     text = section(loads, logouts, memory, server_version, (time.monotonic() - wall) / 60)
     print(text)
     write_section(text)
