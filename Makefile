@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint mutants bench profile pins clean
+.PHONY: run test lint mutants bench bench-cluster profile pins clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ mutants: $(STAMP)
 bench: $(STAMP)
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(BIN)/python bench/run.py
+
+# /me on a Redis Cluster beside one Redis, what WAIT adds to a logout, and
+# bytes per session on the cluster (bench/cluster.py, its own section of RESULTS.md).
+bench-cluster: $(STAMP)
+	command -v wrk >/dev/null || apt-get install -y wrk
+	$(BIN)/python bench/cluster.py
 
 # Where a worker's CPU goes under load on GET /me (py-spy): see bench/PROFILE.md.
 profile: $(STAMP)

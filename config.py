@@ -295,6 +295,16 @@ class Config:
 
         # Bounded waits: an unreachable Redis must answer 503 quickly, not hang.
         self.REDIS_SOCKET_TIMEOUT = _float(env, "REDIS_SOCKET_TIMEOUT", 1.0)
+        # Tries after the first for a command that met a broken connection
+        # (cluster and Sentinel: after asking again where the primary is).
+        self.REDIS_RETRIES = _int(env, "REDIS_RETRIES", 2)
+        # Revocations (logout, ending sessions, a spent mailed token) wait for
+        # this many replicas to have them, or answer 503 (app/redis_client.py).
+        # Unset: 1 on a cluster or Sentinel, 0 on one server.
+        self.REDIS_REPLICA_ACKS: int | None = (
+            _int(env, "REDIS_REPLICA_ACKS", 0) if env.get("REDIS_REPLICA_ACKS") else None
+        )
+        self.REDIS_REPLICA_TIMEOUT = _float(env, "REDIS_REPLICA_TIMEOUT", 0.5)
 
         # Mail (app/mail.py): SMTP, or the log when SMTP_URL is unset.
         self.SMTP_URL: str | None = env.get("SMTP_URL") or None
@@ -375,7 +385,32 @@ class Config:
                 f"SESSION_COOKIE_NAME {name!r} needs SESSION_COOKIE_SECURE=true: "
                 f"browsers drop {prefix} cookies that are not Secure"
             )
+        self.validate_redis()
         self.validate_mail()
+
+    def validate_redis(self) -> None:
+        # Keys carry hash tags of their own ({tag}); a brace in the prefix
+        # would become the tag and put every user in one cluster slot.
+        if "{" in self.SESSION_KEY_PREFIX or "}" in self.SESSION_KEY_PREFIX:
+            raise ConfigurationError("SESSION_KEY_PREFIX must not contain { or }")
+        if self.REDIS_URL is not None:
+            from app.redis_client import RedisUrlError, parse_redis_url
+
+            try:
+                target = parse_redis_url(self.REDIS_URL)
+            except RedisUrlError as error:
+                # The URL may hold a password: it is never repeated in the message.
+                raise ConfigurationError(f"REDIS_URL {error}") from None
+            if self.REDIS_REPLICA_ACKS is None:
+                self.REDIS_REPLICA_ACKS = 1 if target.replicated else 0
+        if not 0.05 <= self.REDIS_SOCKET_TIMEOUT <= 30:
+            raise ConfigurationError("REDIS_SOCKET_TIMEOUT must be between 0.05 and 30 seconds")
+        if not 0 <= self.REDIS_RETRIES <= 10:
+            raise ConfigurationError("REDIS_RETRIES must be between 0 and 10")
+        if self.REDIS_REPLICA_ACKS is not None and not 0 <= self.REDIS_REPLICA_ACKS <= 5:
+            raise ConfigurationError("REDIS_REPLICA_ACKS must be between 0 and 5")
+        if not 0.01 <= self.REDIS_REPLICA_TIMEOUT <= 10:
+            raise ConfigurationError("REDIS_REPLICA_TIMEOUT must be between 0.01 and 10 seconds")
 
     def validate_mail(self) -> None:
         if self.SMTP_URL is not None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import redis
 from flask import Flask, Response
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import docs, health, logs, security, web
@@ -26,8 +24,9 @@ from app.errors import register_error_handlers, render_service_error
 from app.exceptions import PasswordWorkBusy
 from app.extensions import api, db, migrate
 from app.mail import register_mail
+from app.redis_client import RedisUrlError, ReplicatedWrites, build_client, parse_redis_url
 from app.throttle import Throttle
-from config import INSTANCE_DIR, Config, config_from_env
+from config import INSTANCE_DIR, Config, ConfigurationError, config_from_env
 
 API_PREFIXES = ("/api/auth", "/api/v1/auth")
 
@@ -124,23 +123,19 @@ def register_logging(app: Flask) -> None:
 
 
 def build_redis_client(app: Flask) -> redis.Redis:
-    """One client (one connection pool) per process, built after any fork.
-
-    Short connect and socket timeouts make an unreachable Redis a quick 503.
-    """
+    """One client (one connection pool per node) per process, built after any
+    fork, from ``REDIS_URL`` (app/redis_client.py: one server, a cluster or
+    Sentinel). Short connect and socket timeouts make an unreachable Redis a
+    quick 503."""
     injected = app.config.get("REDIS_CLIENT")
     if injected is not None:  # tests inject fakeredis here
         return injected  # type: ignore[no-any-return]
-    timeout = app.config["REDIS_SOCKET_TIMEOUT"]
-    return redis.Redis.from_url(
-        app.config["REDIS_URL"],
-        socket_connect_timeout=timeout,
-        socket_timeout=timeout,
-        # redis-py 8 retries 10 times with backoff by default: seconds of
-        # waiting per request while Redis is down. One immediate retry on a
-        # broken connection is enough to get past a Redis restart; a timeout
-        # is not retried.
-        retry=Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
+    try:
+        target = parse_redis_url(app.config["REDIS_URL"])
+    except RedisUrlError as error:
+        raise ConfigurationError(f"REDIS_URL {error}") from None
+    return build_client(  # type: ignore[no-any-return]
+        target, app.config["REDIS_SOCKET_TIMEOUT"], app.config["REDIS_RETRIES"]
     )
 
 
@@ -156,9 +151,16 @@ def build_password_hasher(app: Flask) -> Hasher:
     )
 
 
+def build_replicated_writes(app: Flask, client: redis.Redis) -> ReplicatedWrites:
+    return ReplicatedWrites(
+        client, app.config["REDIS_REPLICA_ACKS"] or 0, app.config["REDIS_REPLICA_TIMEOUT"]
+    )
+
+
 def build_session_store(app: Flask, client: redis.Redis) -> SessionStore:
     return SessionStore(
         client,
+        revocations=app.extensions["replicated_writes"],
         prefix=app.config["SESSION_KEY_PREFIX"],
         secret=app.config["SECRET_KEY"].encode("utf-8"),
         idle_timeout=app.config["SESSION_IDLE_TIMEOUT"],
@@ -206,10 +208,13 @@ def register_extensions(app: Flask) -> None:
     )
     client = build_redis_client(app)
     app.extensions["redis"] = client
+    app.extensions["replicated_writes"] = build_replicated_writes(app, client)
     store = build_session_store(app, client)
     app.extensions["session_store"] = store
     secret = app.config["SECRET_KEY"].encode("utf-8")
-    app.extensions["token_store"] = TokenStore(client, app.config["SESSION_KEY_PREFIX"], secret)
+    app.extensions["token_store"] = TokenStore(
+        client, app.config["SESSION_KEY_PREFIX"], secret, app.extensions["replicated_writes"]
+    )
     app.extensions["event_store"] = EventStore(
         client, app.config["SESSION_KEY_PREFIX"], store.user_tag
     )

@@ -17,6 +17,12 @@ import redis
 import sqlalchemy.exc
 from flask import Flask, Response, current_app, jsonify
 from marshmallow.exceptions import SCHEMA  # "_schema": errors of the whole body
+from redis.exceptions import (
+    ClusterCrossSlotError,
+    CrossSlotTransactionError,
+    InvalidPipelineStack,
+    RedisClusterException,
+)
 from werkzeug.exceptions import (
     HTTPException,
     InternalServerError,
@@ -83,6 +89,8 @@ DOMAIN_ERRORS: dict[type[ServiceError], ErrorAnswer] = {
 # Redis or the database is unreachable: worth retrying shortly.
 STORE_UNAVAILABLE = ErrorAnswer(503, "Session store unavailable", {"Retry-After": "1"})
 DATABASE_UNAVAILABLE = ErrorAnswer(503, "Database unavailable", {"Retry-After": "1"})
+# Keys of one command or transaction on several cluster slots: our bug.
+CROSS_SLOT_ERRORS = (ClusterCrossSlotError, CrossSlotTransactionError, InvalidPipelineStack)
 # Flask raises werkzeug's SecurityError, before routing, for a Host header
 # that is not in TRUSTED_HOSTS; its own text would echo the header back.
 UNTRUSTED_HOST = ErrorAnswer(400, "Untrusted Host header")
@@ -174,8 +182,19 @@ def render_http_exception(error: HTTPException) -> Response:
 
 
 def render_unexpected(error: BaseException) -> Response:
-    """Map infrastructure failures to 503; anything else is a logged 500."""
-    if isinstance(error, redis.RedisError):
+    """Map infrastructure failures to 503; anything else is a logged 500.
+
+    Redis: any ``RedisError`` (connection, timeout, READONLY, CLUSTERDOWN,
+    TRYAGAIN, MOVED/ASK after the client's retries, no primary from the
+    Sentinels, replicas not confirming a revocation) and redis-py's cluster
+    errors that are not ``RedisError`` (no node reachable, a slot not
+    covered during a failover). A cross-slot command is a bug, not an
+    outage: a logged 500.
+    """
+    if isinstance(error, CROSS_SLOT_ERRORS):
+        log.error("cross-slot Redis command (a bug): %s", error.__class__.__name__)
+        return error_response(500, "Internal Server Error")
+    if isinstance(error, redis.RedisError | RedisClusterException):
         log.warning("redis unavailable: %s", error.__class__.__name__)
         return _answer(STORE_UNAVAILABLE)
     _rollback()
@@ -199,5 +218,6 @@ def register_error_handlers(app: Flask) -> None:
     """HTTP exceptions reach ``render_http_exception`` through ``app.api.Api``."""
     app.register_error_handler(ServiceError, render_service_error)
     app.register_error_handler(redis.RedisError, render_unexpected)
+    app.register_error_handler(RedisClusterException, render_unexpected)
     app.register_error_handler(sqlalchemy.exc.OperationalError, render_unexpected)
     app.register_error_handler(sqlalchemy.exc.InterfaceError, render_unexpected)

@@ -101,8 +101,6 @@ class Throttle:
         self.rules = {name: limits.parse(text) for name, text in rules.items()}
         self.ipv6_prefix = ipv6_prefix
         self.enabled = enabled
-        self._reserve = self.client.register_script(_RESERVE)
-        self._refund = self.client.register_script(_REFUND)
 
     def network(self, ip: str | None) -> str:
         return client_network(ip, self.ipv6_prefix)
@@ -123,10 +121,12 @@ class Throttle:
         keys = tuple(self._key(bucket) for bucket in buckets)
         windows = [self.rules[bucket.rule] for bucket in buckets]
         # One round trip; one single-key script per bucket, so that buckets
-        # may live in different Redis Cluster slots.
+        # may live in different Redis Cluster slots. EVAL with the script's
+        # text, not EVALSHA: a replica promoted in a failover has no script
+        # cache, and redis-py's cluster pipeline cannot load one.
         with self.client.pipeline(transaction=False) as pipe:
             for key, window in zip(keys, windows, strict=True):
-                self._reserve(keys=[key], args=[window.get_expiry()], client=pipe)
+                pipe.execute_command("EVAL", _RESERVE, 1, key, window.get_expiry())
             replies = pipe.execute()
         over = [
             int(ttl)
@@ -145,5 +145,5 @@ class Throttle:
             return
         with self.client.pipeline(transaction=False) as pipe:
             for key in reservation.keys:
-                self._refund(keys=[key], client=pipe)
+                pipe.execute_command("EVAL", _REFUND, 1, key)
             pipe.execute()

@@ -25,7 +25,8 @@ FIXED_VALUE = b"x" * 200
 app = Flask(__name__)
 app.config.update(
     REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
-    REDIS_SOCKET_TIMEOUT=Config({}).REDIS_SOCKET_TIMEOUT,  # the service's default
+    REDIS_SOCKET_TIMEOUT=Config({}).REDIS_SOCKET_TIMEOUT,  # the service's defaults
+    REDIS_RETRIES=Config({}).REDIS_RETRIES,
 )
 client = build_redis_client(app)
 

@@ -52,6 +52,8 @@ from typing import Any, Literal
 import msgspec
 import redis
 
+from app.redis_client import ReplicatedWrites
+
 Kind = Literal["cookie", "bearer"]
 KINDS: tuple[Kind, Kind] = ("cookie", "bearer")  # stored as their index: 0 or 1
 
@@ -179,10 +181,14 @@ class SessionStore:
         idle_timeout: int,
         max_age: int,
         clock: Callable[[], float] = time.time,
+        revocations: ReplicatedWrites | None = None,
     ) -> None:
         # redis-py's return types are unions of every reply shape; this
         # module knows which reply each command gives.
         self.client: Any = client
+        # Ending sessions goes through here: confirmed by replicas when
+        # REDIS_REPLICA_ACKS asks (app/redis_client.py).
+        self.revocations = revocations or ReplicatedWrites(client, acks=0, timeout=1)
         self.prefix = prefix
         self.secret = secret
         self.idle_timeout = idle_timeout
@@ -305,17 +311,23 @@ class SessionStore:
         """End the session with this id if it is live; its record, else None."""
         record = self.load(session_id)
         parsed = _parse(session_id)
-        if record is not None and parsed is not None:
-            tag, secret = parsed
+        if parsed is None:
+            return None
+        tag, secret = parsed
+        if record is not None:
             self._delete(tag, secret[:SELECTOR_LENGTH], record.user_id)
+        else:
+            # Already gone: perhaps by an earlier logout that could not be
+            # confirmed. Report it done only once replicas have it too.
+            self.revocations.confirm(self._session_key(tag, secret[:SELECTOR_LENGTH]))
         return record
 
     def _delete(self, tag: str, selector: str, user_id: int) -> None:
-        """Session key and index entry at once."""
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(self._session_key(tag, selector))
-            pipe.zrem(self._index_key(tag, user_id), selector)
-            pipe.execute()
+        """Session key and index entry at once (one script on the user's
+        slot), confirmed by replicas when required."""
+        self.revocations.script(
+            _END_ONE, [self._session_key(tag, selector), self._index_key(tag, user_id)], [selector]
+        )
 
     # --- all sessions of a user ---------------------------------------------------
 
@@ -383,29 +395,46 @@ class SessionStore:
             if hmac.compare_digest(info.handle, handle):
                 self._delete(self.user_tag(user_id), info.selector, user_id)
                 return info
+        # None such: perhaps ended by an earlier, unconfirmed attempt.
+        self.revocations.confirm(self._index_key(self.user_tag(user_id), user_id))
         return None
 
     def revoke_all(self, user_id: int, keep_session_id: str | None = None) -> int:
         """End every session of the user (but ``keep_session_id``); how many were live.
 
-        WATCH on the index makes this all-or-retry: a session created while
-        we work is either seen and ended, or makes the transaction retry.
+        One script on the user's slot reads the index and ends every session
+        in it: atomic, so a session created meanwhile is either ended or
+        created after (and, being new, is not one this call meant to end).
+        Confirmed by replicas when required.
         """
         tag = self.user_tag(user_id)
-        index = self._index_key(tag, user_id)
         keep = _parse(keep_session_id)
-        kept = keep[1][:SELECTOR_LENGTH] if keep and keep[0] == tag else None
+        kept = keep[1][:SELECTOR_LENGTH] if keep and keep[0] == tag else ""
+        ended = self.revocations.script(
+            _END_ALL, [self._index_key(tag, user_id)], [self._session_key(tag, ""), kept]
+        )
+        return int(ended)
 
-        def end_all(pipe: Any) -> None:
-            selectors = [member.decode() for member in pipe.zrange(index, 0, -1)]
-            selectors = [selector for selector in selectors if selector != kept]
-            pipe.multi()
-            if selectors:
-                pipe.delete(*(self._session_key(tag, selector) for selector in selectors))
-                pipe.zrem(index, *selectors)
 
-        results = self.client.transaction(end_all, index)
-        return int(results[0]) if results else 0
+# KEYS: the session, the index. ARGV: the selector.
+_END_ONE = """
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+# KEYS: the index. ARGV: the session keys' common beginning ("<prefix>{T}:"),
+# the selector to keep ("" for none). Session keys are built here from the
+# index: they share its hash tag, so the script stays on one slot.
+_END_ALL = """
+local ended = 0
+for _, selector in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if selector ~= ARGV[2] then
+    ended = ended + redis.call('DEL', ARGV[1] .. selector)
+    redis.call('ZREM', KEYS[1], selector)
+  end
+end
+return ended
+"""
 
 
 def _parse(session_id: str | None) -> tuple[str, str] | None:

@@ -18,6 +18,8 @@ when that state changes by any route, with no index to clean up:
   fails it.
 
 Single-key commands only: a token key may live on any Redis Cluster slot.
+A spend is confirmed by replicas (``REDIS_REPLICA_ACKS``) or answered 503:
+a spend lost in a failover must not make a token work twice.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from typing import Any, Literal
 
 import msgspec
 import redis
+
+from app.redis_client import ReplicatedWrites
 
 Purpose = Literal["reset", "verify"]
 TOKEN_BYTES = 32
@@ -54,8 +58,17 @@ class Redeemed:
 
 
 class TokenStore:
-    def __init__(self, client: redis.Redis, prefix: str, secret: bytes) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        secret: bytes,
+        spends: ReplicatedWrites | None = None,
+    ) -> None:
         self.client: Any = client
+        # A spend lost in a failover would make the token work again: spends
+        # are confirmed by replicas when REDIS_REPLICA_ACKS asks.
+        self.spends = spends or ReplicatedWrites(client, acks=0, timeout=1)
         self.prefix = prefix
         self.secret = secret
 
@@ -94,7 +107,8 @@ class TokenStore:
         spent, expired or of another purpose. Works at most once."""
         if len(token) != TOKEN_LENGTH or not token.isascii():
             return None  # cannot be one of ours: no Redis command
-        raw = self.client.execute_command("GETDEL", self._key(token))
+        key = self._key(token)
+        raw = self.spends.run(key, "GETDEL", key)
         if raw is None:
             return None
         try:

@@ -31,6 +31,7 @@ from config import TestingConfig
 from tests.conftest import WORK_DIR, make_config
 from tests.real import embedded
 from tests.real.services import ROOT, Gunicorn
+from tests.real.topologies import RedisClusterServers, SentinelServers
 
 RUN_ID = secrets.token_hex(4)
 
@@ -54,6 +55,30 @@ def real_redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
         pytest.skip(f"REDIS_URL={url} does not answer: {error}")
     embedded.announce(request.config, f"Redis: REDIS_URL={url}")
     yield url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(request: pytest.FixtureRequest) -> Iterator[RedisClusterServers]:
+    """A private Redis Cluster (3 primaries, 3 replicas), started when first needed."""
+    servers = RedisClusterServers()
+    servers.start()  # stops whatever it started when start-up fails
+    try:
+        embedded.announce(request.config, f"Redis Cluster: {servers.binary} at {servers.url}")
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(request: pytest.FixtureRequest) -> Iterator[SentinelServers]:
+    """A private Sentinel group (primary, replica, 3 sentinels), started when first needed."""
+    servers = SentinelServers()
+    servers.start()
+    try:
+        embedded.announce(request.config, f"Redis Sentinel: {servers.binary} at {servers.url}")
+        yield servers
+    finally:
+        servers.stop()
 
 
 @pytest.fixture(scope="session")
