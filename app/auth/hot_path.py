@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 import redis
+from redis.exceptions import RedisClusterException
 from werkzeug.http import parse_cookie
 from werkzeug.sansio.utils import host_is_trusted
 
@@ -92,7 +93,7 @@ class MeFastPath:
             return self.app(environ, start_response)
         try:
             record = self.store.load(session_id)
-        except redis.RedisError:  # the view answers it (a 503), with its logging
+        except (redis.RedisError, RedisClusterException):  # the view answers it (a 503)
             return self.app(environ, start_response)
         if record is None:
             return self.app(environ, start_response)

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import redis as redis_py
 from flask import Flask
 from flask.testing import FlaskClient
+from redis.exceptions import RedisClusterException
 from werkzeug.test import TestResponse
 
 from tests.conftest import API, AuthActions
@@ -108,3 +110,23 @@ def test_of_two_session_cookies_the_first_counts_as_in_the_view(
     assert called == []
     assert fresh.get(f"{API}/me", headers=first_stale).status_code == 401
     assert called == ["flask"]
+
+
+@pytest.mark.parametrize(
+    "error", [redis_py.ConnectionError("down"), RedisClusterException("no slots covered")]
+)
+def test_a_redis_failure_goes_to_the_view_which_answers_503(
+    app: Flask, auth: AuthActions, user: Any, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    token = auth.token()
+    store = app.extensions["session_store"]
+
+    def failing(session_id: str | None) -> None:
+        raise error
+
+    monkeypatch.setattr(store, "load", failing)
+    called = views_called(app, monkeypatch)
+    response = auth.client.get(f"{API}/me", headers={"Authorization": f"Bearer {token}"})
+    assert called == ["flask"]
+    assert response.status_code == 503
+    assert response.json == {"detail": "Session store unavailable"}
