@@ -311,6 +311,7 @@ def start_service(
         "PASSWORD_PEPPER": PASSWORD_PEPPER,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
+        "WEBAUTHN_RP_ID": "localhost",
         **GUNICORN_SETTINGS,
         "LOG_LEVEL": "warning",
         **extra,
