@@ -13,6 +13,7 @@ from app.api import API_SPEC_OPTIONS
 from app.auth import bp as auth_bp
 from app.auth import transport
 from app.auth.admission import PasswordWork, slots_per_worker
+from app.auth.challenge_store import ChallengeStore
 from app.auth.commands import sessions_cli, users_cli
 from app.auth.event_store import EventStore
 from app.auth.passwords import Hasher
@@ -127,6 +128,8 @@ THROTTLE_RULES = {
     "register-ip": "RATELIMIT_REGISTER_PER_IP",
     "mail-ip": "RATELIMIT_MAIL_PER_IP",
     "mail-address": "RATELIMIT_MAIL_PER_ADDRESS",
+    "passkey-ip": "RATELIMIT_PASSKEY_PER_IP",
+    "passkey-options-ip": "RATELIMIT_PASSKEY_OPTIONS_PER_IP",
 }
 
 
@@ -163,6 +166,9 @@ def register_extensions(app: Flask) -> None:
     app.extensions["session_store"] = store
     secret = app.config["SECRET_KEY"].encode("utf-8")
     app.extensions["token_store"] = TokenStore(client, app.config["SESSION_KEY_PREFIX"], secret)
+    app.extensions["challenge_store"] = ChallengeStore(
+        client, app.config["SESSION_KEY_PREFIX"], secret
+    )
     app.extensions["event_store"] = EventStore(
         client, app.config["SESSION_KEY_PREFIX"], store.user_tag
     )

@@ -9,6 +9,7 @@ from typing import Any, cast
 from flask import current_app
 
 from app.auth.admission import PasswordWork
+from app.auth.challenge_store import ChallengeStore
 from app.auth.event_store import EventStore
 from app.auth.passwords import Hasher
 from app.auth.session_store import SessionStore
@@ -42,3 +43,7 @@ def tokens() -> TokenStore:
 
 def events() -> EventStore:
     return cast(EventStore, _get("event_store"))
+
+
+def challenges() -> ChallengeStore:
+    return cast(ChallengeStore, _get("challenge_store"))

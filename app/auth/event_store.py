@@ -34,6 +34,8 @@ EVENT_TYPES = frozenset(
         "password_changed",
         "password_reset",
         "email_verified",
+        "passkey_added",
+        "passkey_removed",
     }
 )
 

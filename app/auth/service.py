@@ -298,7 +298,14 @@ def login(
     (a cookie login's old cookie): it ends, so an id planted before login is
     worthless (fixation).
     """
-    user = authenticate(credentials, client)
+    return start_session(authenticate(credentials, client), kind, client, replaces)
+
+
+def start_session(
+    user: User, kind: Kind, client: Client, replaces: str | None = None
+) -> NewSession:
+    """A new session of ``kind`` for a user who has just proved who they
+    are (a password, a passkey), with its ``login`` event."""
     snapshot = snapshot_of(user)
     store = context.sessions()
     if replaces is not None:

@@ -65,7 +65,9 @@ class TestOpenApi:
             ["healthz", "readyz", "register", "login", "token", "me", "logout",
              "listSessions", "endSession", "logoutAll", "changePassword", "forgotPassword",
              "resetPassword", "verifyEmail", "resendVerification", "deleteAccount",
-             "listEvents"]
+             "listEvents", "listPasskeys", "passkeyRegistrationOptions", "registerPasskey",
+             "renamePasskey", "deletePasskey", "passkeyAuthenticationOptions", "passkeyLogin",
+             "passkeyToken"]
         )  # fmt: skip
 
     def test_public_operations_say_so(self, spec: dict[str, Any]) -> None:
