@@ -23,7 +23,7 @@ def test_page_and_assets(client: FlaskClient) -> None:
     html = page.text
     assert "<script>" not in html  # no inline code: the policy forbids it
     assert "http://" not in html and "https://" not in html  # noqa: PT018 (no CDN)
-    for asset in ("/static/app.js", "/static/app.css"):
+    for asset in ("/static/app.js", "/static/passkeys.js", "/static/app.css"):
         assert asset in html
         response = client.get(asset)
         assert response.status_code == 200
@@ -68,3 +68,14 @@ def test_the_script_keeps_credentials_same_origin(client: FlaskClient) -> None:
     assert "insertAdjacentHTML" not in source
     # A mailed token is taken out of the address bar once read.
     assert "history.replaceState" in source
+
+
+def test_the_passkey_script_stores_nothing_and_writes_text_only(client: FlaskClient) -> None:
+    script = client.get("/static/passkeys.js")
+    source = script.text
+    script.close()
+    for forbidden in ("localStorage", "sessionStorage", "document.cookie", "innerHTML",
+                      "insertAdjacentHTML", "eval(", "fetch("):  # fmt: skip
+        assert forbidden not in source  # fetch goes through app.js's call(), same-origin
+    assert "navigator.credentials.create" in source
+    assert "navigator.credentials.get" in source
