@@ -158,7 +158,8 @@ def app(app_config: TestingConfig) -> Iterator[Flask]:
         yield app
         db.session.remove()
         with db.engine.begin() as connection:
-            connection.execute(sa.text("TRUNCATE users RESTART IDENTITY"))
+            # CASCADE: the tables that reference users (passkeys) are emptied too.
+            connection.execute(sa.text("TRUNCATE users RESTART IDENTITY CASCADE"))
         db.engine.dispose()
 
 
