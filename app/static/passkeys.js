@@ -68,9 +68,15 @@ function assertionJSON(credential) {
 }
 
 // The browser's refusal (the user cancelled, no authenticator, ...) in words.
+const REFUSALS = {
+  NotAllowedError: "it was cancelled or timed out",
+  InvalidStateError: "this device already holds a passkey for this account",
+  // WebAuthn needs a host name over HTTPS, or localhost: never an IP address.
+  SecurityError: "passkeys work only on this site's name (https://…, or http://localhost), not an IP address",
+};
+
 function ceremonyFailed(container, error) {
-  const reason = error && error.name === "NotAllowedError"
-    ? "it was cancelled or timed out" : (error && error.message) || "the browser refused";
+  const reason = (error && REFUSALS[error.name]) || (error && error.message) || "the browser refused";
   show(container, `No passkey was used: ${reason}.`, "error");
 }
 
