@@ -453,7 +453,8 @@ def verify_second_factor(user_id: int, credential: dict[str, Any]) -> None:
     ``InvalidSecondFactor`` on any failure; the challenge is spent either way."""
     try:
         challenge = _challenge_of(credential)
-    except (KeyError, TypeError, AttributeError, ValueError):
+    except (KeyError, TypeError, AttributeError, ValueError, RecursionError):
+        # The second step's schema may hand over any JSON object.
         raise InvalidSecondFactor() from None
     pending = context.challenges().take("second-step", challenge)
     if pending is None or pending.user_id != user_id:

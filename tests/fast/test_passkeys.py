@@ -624,6 +624,9 @@ class TestSecondFactor:
             {"response": {"clientDataJSON": b64url(b"not json")}},
             {"response": {"clientDataJSON": b64url(json.dumps({"challenge": 5}).encode())}},
             {"response": {"clientDataJSON": b64url(json.dumps([1]).encode())}},
+            {"response": {"clientDataJSON": b64url(b"[" * 30000 + b"]" * 30000)}},
+            {"response": {"clientDataJSON": b64url(b"\xff\xfe")}},
+            {"response": {"clientDataJSON": 5}},
         ],
     )
     def test_malformed_assertions_are_refused(
