@@ -151,6 +151,6 @@ def test_redis_memory_per_session_with_its_index_entry(
         for key in redis.scan_iter(match=prefix + "*", count=1000):
             redis.delete(key)
         with app.app_context():
-            db.session.execute(sa.text("TRUNCATE users RESTART IDENTITY"))
+            db.session.execute(sa.text("TRUNCATE users RESTART IDENTITY CASCADE"))
             db.session.commit()
             db.engine.dispose()
