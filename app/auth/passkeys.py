@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app, has_request_context, request
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from webauthn import (
     generate_authentication_options,
@@ -163,6 +163,12 @@ def has_passkey(user_id: int) -> bool:
     """Whether the account has a passkey (so a second factor: see the second step)."""
     found = db.session.scalar(select(Passkey.id).where(Passkey.user_id == user_id).limit(1))
     return found is not None
+
+
+def passkey_count(user_id: int) -> int:
+    """How many passkeys the account has (``GET /second-factor``'s ``passkeys``)."""
+    statement = select(func.count()).select_from(Passkey).where(Passkey.user_id == user_id)
+    return int(db.session.scalar(statement) or 0)
 
 
 # --- registration ----------------------------------------------------------------

@@ -130,8 +130,10 @@ class TestRegistration:
         self, signed_in: AuthActions, authenticator: SoftAuthenticator, user: Any
     ) -> None:
         assert passkeys.has_passkey(user["id"]) is False
+        assert passkeys.passkey_count(user["id"]) == 0
         register_passkey(signed_in.client, authenticator)
         assert passkeys.has_passkey(user["id"]) is True
+        assert passkeys.passkey_count(user["id"]) == 1
 
     def test_a_second_passkey_excludes_the_first(
         self, signed_in: AuthActions, authenticator: SoftAuthenticator
