@@ -142,7 +142,7 @@ def _trusted_hosts(env: Mapping[str, str]) -> list[str] | None:
     return hosts or None
 
 
-def origin_problem(entry: str) -> str | None:
+def origin_problem(entry: str, setting: str = "CORS_ORIGINS") -> str | None:
     """Why a ``CORS_ORIGINS`` entry is not an exact origin (None: it is one).
 
     The ``Origin`` header a browser sends is ``scheme://host[:port]``,
@@ -151,26 +151,26 @@ def origin_problem(entry: str) -> str | None:
     string: an entry in any other shape never matches, or matches too much.
     """
     if entry == "*":
-        return "CORS_ORIGINS must name origins, not '*': credentials go to listed origins only"
+        return f"{setting} must name origins, not '*': credentials go to listed origins only"
     if entry.lower() == "null":
-        return "CORS_ORIGINS must not list 'null': every sandboxed frame and file: page sends it"
+        return f"{setting} must not list 'null': every sandboxed frame and file: page sends it"
     try:
         parts = urlsplit(entry)
         port = parts.port
         host = (parts.hostname or "").encode("idna").decode("ascii")
     except (ValueError, UnicodeError):
-        return f"CORS_ORIGINS entry {entry!r} is not an origin: write scheme://host[:port]"
+        return f"{setting} entry {entry!r} is not an origin: write scheme://host[:port]"
     if parts.scheme not in {"http", "https"} or not entry.lower().startswith(parts.scheme + "://"):
-        return f"CORS_ORIGINS entry {entry!r} must start with http:// or https://"
+        return f"{setting} entry {entry!r} must start with http:// or https://"
     if not host:
-        return f"CORS_ORIGINS entry {entry!r} has no host: write scheme://host[:port]"
+        return f"{setting} entry {entry!r} has no host: write scheme://host[:port]"
     if ":" in host:
         host = f"[{host}]"
     default_port = 443 if parts.scheme == "https" else 80
     exact = f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default_port) else "")
     if entry != exact:
         return (
-            f"CORS_ORIGINS entry {entry!r} is not an exact origin: write {exact!r} "
+            f"{setting} entry {entry!r} is not an exact origin: write {exact!r} "
             "(scheme://host[:port]: no path or trailing '/', query, fragment, user info "
             "or default port)"
         )
@@ -315,6 +315,19 @@ class Config:
         self.MAIL_POLL_INTERVAL = _float(env, "MAIL_POLL_INTERVAL", 1.0)
         self.MAIL_SMTP_TIMEOUT = _float(env, "MAIL_SMTP_TIMEOUT", 10.0)
         self.MAIL_KEY_PREFIX = env.get("MAIL_KEY_PREFIX") or "mail:"
+        # Passkeys (app/auth/passkeys.py): the relying party's id (a host name)
+        # and the page origins a passkey may be used from. Unset: derived
+        # from PUBLIC_URL; in development and tests, from each request.
+        self.WEBAUTHN_RP_ID: str | None = (env.get("WEBAUTHN_RP_ID") or "").strip().lower() or None
+        self.WEBAUTHN_ORIGINS = _list(env, "WEBAUTHN_ORIGINS")
+        self.WEBAUTHN_RP_NAME = env.get("WEBAUTHN_RP_NAME") or "Auth service"
+        self._derive_webauthn_party()
+        # Passkey sign-ins a client network may fail, and public challenges
+        # it may ask for, per window.
+        self.RATELIMIT_PASSKEY_PER_IP = env.get("RATELIMIT_PASSKEY_PER_IP") or "30 per minute"
+        self.RATELIMIT_PASSKEY_OPTIONS_PER_IP = (
+            env.get("RATELIMIT_PASSKEY_OPTIONS_PER_IP") or "60 per minute"
+        )
         self.MAIL_DELIVERY_THREAD = _bool(
             env, "MAIL_DELIVERY_THREAD", self.DEFAULT_MAIL_DELIVERY_THREAD
         )
@@ -328,6 +341,45 @@ class Config:
         # /docs is app/docs.py's own page, not flask-smorest's (which needs inline script).
 
         self.validate()
+
+    def _derive_webauthn_party(self) -> None:
+        """The relying party from PUBLIC_URL when not given: its host is the
+        id, its origin the one origin."""
+        public = urlsplit(self.PUBLIC_URL or "")
+        if self.WEBAUTHN_RP_ID is None and public.hostname:
+            self.WEBAUTHN_RP_ID = public.hostname.lower()
+        if self.WEBAUTHN_ORIGINS or self.WEBAUTHN_RP_ID is None:
+            return
+        try:
+            port = public.port
+        except ValueError:
+            return  # validate_mail refuses this PUBLIC_URL
+        if public.hostname == self.WEBAUTHN_RP_ID and public.scheme in {"http", "https"}:
+            default = 443 if public.scheme == "https" else 80
+            suffix = f":{port}" if port not in (None, default) else ""
+            self.WEBAUTHN_ORIGINS = [f"{public.scheme}://{self.WEBAUTHN_RP_ID}{suffix}"]
+        else:
+            self.WEBAUTHN_ORIGINS = [f"https://{self.WEBAUTHN_RP_ID}"]
+
+    def validate_webauthn(self) -> None:
+        rp_id = self.WEBAUTHN_RP_ID
+        if rp_id is not None and (rp_id.startswith(".") or not TRUSTED_HOST.fullmatch(rp_id)):
+            raise ConfigurationError(
+                f"WEBAUTHN_RP_ID must be a host name like auth.example.com, "
+                f"got {self.WEBAUTHN_RP_ID!r}"
+            )
+        for origin in self.WEBAUTHN_ORIGINS:
+            problem = origin_problem(origin, "WEBAUTHN_ORIGINS")
+            if problem:
+                raise ConfigurationError(problem)
+            host = urlsplit(origin).hostname or ""
+            if rp_id is not None and host != rp_id and not host.endswith("." + rp_id):
+                raise ConfigurationError(
+                    f"WEBAUTHN_ORIGINS entry {origin!r} is not on WEBAUTHN_RP_ID {rp_id!r}: "
+                    "browsers only use a passkey on its relying party's host or subdomains"
+                )
+        if not self.WEBAUTHN_RP_NAME.strip() or len(self.WEBAUTHN_RP_NAME) > 64:
+            raise ConfigurationError("WEBAUTHN_RP_NAME must be 1 to 64 characters")
 
     def validate(self) -> None:
         """Refuse settings that cannot work in any environment."""
@@ -349,8 +401,8 @@ class Config:
             raise ConfigurationError("RATELIMIT_IPV6_PREFIX must be between 32 and 128")
         for name in ("RATELIMIT_LOGIN_PER_IDENTIFIER", "RATELIMIT_LOGIN_PER_IP",
                      "RATELIMIT_REGISTER_PER_IP", "RATELIMIT_MAIL_PER_IP",
-                     "RATELIMIT_MAIL_PER_ADDRESS",
-                     "RATELIMIT_SECOND_FACTOR_PER_ACCOUNT"):  # fmt: skip
+                     "RATELIMIT_MAIL_PER_ADDRESS", "RATELIMIT_SECOND_FACTOR_PER_ACCOUNT",
+                     "RATELIMIT_PASSKEY_PER_IP", "RATELIMIT_PASSKEY_OPTIONS_PER_IP"):  # fmt: skip
             try:
                 limits.parse(getattr(self, name))
             except ValueError:
@@ -387,6 +439,7 @@ class Config:
             )
         self.validate_redis()
         self.validate_mail()
+        self.validate_webauthn()
 
     def validate_redis(self) -> None:
         # Keys carry hash tags of their own ({tag}); a brace in the prefix
@@ -541,6 +594,11 @@ class ProductionConfig(Config):
             raise ConfigurationError(
                 "SECOND_FACTOR_KEY must differ from SECRET_KEY and PASSWORD_PEPPER: "
                 "one leaked must not give away the others"
+            )
+        if self.WEBAUTHN_RP_ID is None:
+            raise ConfigurationError(
+                "APP_ENV=production needs PUBLIC_URL or WEBAUTHN_RP_ID in the environment "
+                "(the host passkeys are bound to)"
             )
         if self.BCRYPT_ROUNDS < MIN_PRODUCTION_BCRYPT_ROUNDS:
             raise ConfigurationError(

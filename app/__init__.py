@@ -11,6 +11,7 @@ from app.api import API_SPEC_OPTIONS
 from app.auth import bp as auth_bp
 from app.auth import transport
 from app.auth.admission import AdmissionGate, PasswordWork, gated_paths
+from app.auth.challenge_store import ChallengeStore
 from app.auth.commands import sessions_cli, users_cli
 from app.auth.event_store import EventStore
 from app.auth.hot_path import MeFastPath
@@ -175,6 +176,8 @@ THROTTLE_RULES = {
     "mail-ip": "RATELIMIT_MAIL_PER_IP",
     "mail-address": "RATELIMIT_MAIL_PER_ADDRESS",
     "second-factor-account": "RATELIMIT_SECOND_FACTOR_PER_ACCOUNT",
+    "passkey-ip": "RATELIMIT_PASSKEY_PER_IP",
+    "passkey-options-ip": "RATELIMIT_PASSKEY_OPTIONS_PER_IP",
 }
 
 
@@ -214,6 +217,9 @@ def register_extensions(app: Flask) -> None:
     secret = app.config["SECRET_KEY"].encode("utf-8")
     app.extensions["token_store"] = TokenStore(
         client, app.config["SESSION_KEY_PREFIX"], secret, app.extensions["replicated_writes"]
+    )
+    app.extensions["challenge_store"] = ChallengeStore(
+        client, app.config["SESSION_KEY_PREFIX"], secret
     )
     app.extensions["event_store"] = EventStore(
         client, app.config["SESSION_KEY_PREFIX"], store.user_tag

@@ -96,3 +96,20 @@ class InvalidResetToken(ServiceError):
 
 class InvalidVerificationToken(ServiceError):
     """A verification token unknown, spent, expired, or for another address."""
+
+
+class InvalidPasskey(ServiceError):
+    """A passkey sign-in that does not verify: unknown or foreign credential,
+    spent or expired challenge, bad signature, counter gone backwards."""
+
+
+class InvalidPasskeyRegistration(ServiceError):
+    """A new passkey's attestation does not verify, or its challenge is spent or expired."""
+
+
+class PasskeyNotFound(ServiceError):
+    """No passkey of the caller's account has this id."""
+
+
+class TooManyPasskeys(ServiceError):
+    """The account already has as many passkeys as it may."""

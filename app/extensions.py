@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Any
+
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 from app.api import Api
@@ -26,3 +30,14 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 api = Api()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_foreign_keys(connection: Any, record: Any) -> None:
+    """SQLite leaves foreign keys unenforced unless asked, connection by
+    connection: without this, deleting an account would leave its passkeys
+    behind for the next account to get the same id."""
+    if isinstance(connection, sqlite3.Connection):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -85,3 +86,28 @@ class RecoveryCode(db.Model):  # type: ignore[name-defined]
 # racing registrations cannot both succeed whatever the application checks.
 EMAIL_UNIQUE_INDEX = Index("uq_users_email_lower", func.lower(User.email), unique=True)
 USERNAME_UNIQUE_INDEX = Index("uq_users_username_lower", func.lower(User.username), unique=True)
+
+
+class Passkey(db.Model):  # type: ignore[name-defined]
+    """A WebAuthn credential (app/auth/passkeys.py): its public key, never a secret."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # At most 1023 bytes (WebAuthn's limit); unique: one credential, one account.
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(1023), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(2048))  # COSE_Key
+    # The authenticator's counter, a 32-bit unsigned number: BigInteger holds it.
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    transports: Mapped[str | None] = mapped_column(String(255))  # comma-separated hints
+    aaguid: Mapped[str] = mapped_column(String(36))
+    # The WebAuthn user handle the credential was made for: a discoverable
+    # sign-in must name this same handle.
+    user_handle: Mapped[bytes] = mapped_column(LargeBinary(64))
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<Passkey {self.id} of user {self.user_id}>"

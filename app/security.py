@@ -124,6 +124,6 @@ def init_app(app: Flask) -> None:
             resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
             supports_credentials=True,
             allow_headers=["Content-Type", "Authorization"],
-            methods=["GET", "POST", "DELETE", "OPTIONS"],
+            methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
             max_age=600,
         )

@@ -45,6 +45,11 @@ ONE_FACTOR = Problem(
 ONE_PROOF = Problem("give exactly one of 'password' or 'code'", "value_error.proof")
 NOT_DICT = Problem("value is not a valid dict", "type_error.dict")
 INVALID_JSON = Problem("Invalid JSON body", "value_error.jsondecode")
+NOT_DICT = Problem("value is not a valid dict", "type_error.dict")
+NOT_LIST = Problem("value is not a valid list", "type_error.list")
+NOT_BASE64URL = Problem("must be base64url without padding", "value_error.str.base64url")
+NOT_PUBLIC_KEY = Problem("must be 'public-key'", "value_error.const")
+BLANK = Problem("may not be blank", "value_error.str.blank")
 
 _ALL = [value for value in list(globals().values()) if isinstance(value, Problem)]
 

@@ -88,6 +88,7 @@ def measure(redis_url: str, database_url: str) -> int:
         SECOND_FACTOR_KEY=secrets.token_urlsafe(48),
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
+        WEBAUTHN_RP_ID="localhost",
         BENCH_REDIS_URL=redis_url,
         LOG_LEVEL="WARNING",
         BCRYPT_ROUNDS="10",  # the least production accepts; /me does not hash

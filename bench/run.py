@@ -322,6 +322,7 @@ def start_service(
         "SECOND_FACTOR_KEY": SECOND_FACTOR_KEY,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
+        "WEBAUTHN_RP_ID": "localhost",
         **GUNICORN_SETTINGS,
         "LOG_LEVEL": "warning",
         # Mail delivery polls Redis on its own clock: not a request's commands.

@@ -9,6 +9,7 @@ from typing import Any, cast
 from flask import current_app
 
 from app.auth.admission import PasswordWork
+from app.auth.challenge_store import ChallengeStore
 from app.auth.event_store import EventStore
 from app.auth.passwords import Hasher
 from app.auth.secret_box import SecretBox
@@ -47,3 +48,7 @@ def events() -> EventStore:
 
 def secret_box() -> SecretBox:
     return cast(SecretBox, _get("secret_box"))
+
+
+def challenges() -> ChallengeStore:
+    return cast(ChallengeStore, _get("challenge_store"))

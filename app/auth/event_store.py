@@ -38,6 +38,8 @@ EVENT_TYPES = frozenset(
         "totp_disabled",
         "recovery_codes_regenerated",
         "second_factor_failed",
+        "passkey_added",
+        "passkey_removed",
     }
 )
 

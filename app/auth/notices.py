@@ -134,3 +134,29 @@ def recovery_codes_regenerated(to: str, username: str) -> Message:
             "account's recent activity.",
         ],
     )
+
+
+def passkey_added(to: str, username: str, name: str, ended: int) -> Message:
+    return _message(
+        to,
+        "a passkey was added",
+        [
+            f"Hello {username},",
+            f"A passkey named “{name}” was added to your account, and {ended} other "
+            "session(s) were signed out. It can now sign in to your account.",
+            "If it was not you, sign in, remove that passkey, and change your password.",
+        ],
+    )
+
+
+def passkey_removed(to: str, username: str, name: str, ended: int) -> Message:
+    return _message(
+        to,
+        "a passkey was removed",
+        [
+            f"Hello {username},",
+            f"The passkey named “{name}” was removed from your account, and {ended} "
+            "other session(s) were signed out. It can no longer sign in.",
+            "If it was not you, change your password and review your account's recent activity.",
+        ],
+    )

@@ -7,14 +7,16 @@ the cookie.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flask import current_app, request
 
 from app.api import ErrorOut
-from app.auth import bp, lifecycle, second_factor, service, transport
+from app.auth import bp, lifecycle, passkeys, second_factor, service, transport
 from app.auth.admission import gated
 from app.auth.schemas import (
+    CreationOptionsOut,
     CredentialsIn,
     EmailIn,
     EventOut,
@@ -22,6 +24,12 @@ from app.auth.schemas import (
     LogoutAllOut,
     MailedTokenIn,
     MessageOut,
+    PasskeyLoginIn,
+    PasskeyOptionsIn,
+    PasskeyOut,
+    PasskeyRegisteredOut,
+    PasskeyRegisterIn,
+    PasskeyRenameIn,
     PasswordChangedOut,
     PasswordChangeIn,
     PasswordIn,
@@ -29,6 +37,7 @@ from app.auth.schemas import (
     PasswordStepErrorOut,
     RecoveryCodesOut,
     RegisterIn,
+    RequestOptionsOut,
     SecondFactorOut,
     SecondStepIn,
     SessionOut,
@@ -621,3 +630,148 @@ def regenerate_recovery_codes(data: dict[str, str]) -> dict[str, list[str]]:
         transport.read_credential().session_id, data["password"], _client()
     )
     return {"recovery_codes": codes}
+
+
+# --- passkeys (WebAuthn) ---------------------------------------------------------
+
+INVALID_PASSKEY = {"schema": ErrorOut, "description": "Invalid passkey"}
+
+
+@bp.route("/passkeys", methods=["GET"])
+@bp.response(200, PasskeyOut(many=True))
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="listPasskeys", security=SESSION_AUTH)
+def list_passkeys() -> list[passkeys.PasskeyView]:
+    """The caller's passkeys, oldest first."""
+    return passkeys.list_passkeys(transport.read_credential().session_id)
+
+
+@bp.route("/passkeys/register/options", methods=["POST"])
+@bp.arguments(PasswordIn)
+@bp.response(200, CreationOptionsOut)
+@bp.alt_response(400, schema=ErrorOut, description="Password is incorrect")
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(409, schema=ErrorOut, description="The account has as many passkeys as it may")
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="passkeyRegistrationOptions", security=SESSION_AUTH)
+def passkey_registration_options(data: dict[str, str]) -> dict[str, Any]:
+    """Options for navigator.credentials.create(), after the password. Only
+    this session can finish the registration, within 5 minutes, once."""
+    return passkeys.registration_options(
+        transport.read_credential().session_id, data["password"], _client()
+    )
+
+
+@bp.route("/passkeys/register", methods=["POST"])
+@bp.arguments(PasskeyRegisterIn)
+@bp.response(201, PasskeyRegisteredOut)
+@bp.alt_response(400, schema=ErrorOut, description="Invalid or expired passkey registration")
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(409, schema=ErrorOut, description="The account has as many passkeys as it may")
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="registerPasskey", security=SESSION_AUTH)
+def register_passkey(data: dict[str, Any]) -> dict[str, Any]:
+    """Keep the new passkey. Every other session of the account ends; a
+    notice is mailed. The account's first second factor brings its recovery
+    codes, in this answer only."""
+    passkey, _ended, codes = passkeys.register(
+        transport.read_credential().session_id, data["credential"], data["name"], _client()
+    )
+    return {**dataclasses.asdict(passkey), **({"recovery_codes": codes} if codes else {})}
+
+
+PASSKEY_ID = "<int(max=2147483647):passkey_id>"
+
+
+@bp.route(f"/passkeys/{PASSKEY_ID}", methods=["PATCH"])
+@bp.arguments(PasskeyRenameIn)
+@bp.response(200, PasskeyOut)
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(404, schema=ErrorOut, description="No passkey of the caller has this id")
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="renamePasskey", security=SESSION_AUTH)
+def rename_passkey(data: dict[str, str], passkey_id: int) -> passkeys.PasskeyView:
+    """A new name for one of the caller's passkeys."""
+    return passkeys.rename(transport.read_credential().session_id, passkey_id, data["name"])
+
+
+@bp.route(f"/passkeys/{PASSKEY_ID}/delete", methods=["POST"])
+@bp.arguments(PasswordIn)
+@bp.response(200, MessageOut)
+@bp.alt_response(400, schema=ErrorOut, description="Password is incorrect")
+@bp.alt_response(401, **UNAUTHENTICATED)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(404, schema=ErrorOut, description="No passkey of the caller has this id")
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="deletePasskey", security=SESSION_AUTH)
+def delete_passkey(data: dict[str, str], passkey_id: int) -> dict[str, str]:
+    """Remove one of the caller's passkeys, after the password. Every other
+    session of the account ends; a notice is mailed."""
+    passkeys.remove(transport.read_credential().session_id, passkey_id, data["password"], _client())
+    return {"message": "Passkey removed"}
+
+
+@bp.route("/passkeys/authenticate/options", methods=["POST"])
+@bp.arguments(PasskeyOptionsIn, required=False)
+@bp.response(200, RequestOptionsOut)
+@bp.alt_response(400, schema=ErrorOut, description="Invalid or expired second-step token")
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="passkeyAuthenticationOptions", security=PUBLIC)
+def passkey_authentication_options(data: dict[str, str]) -> dict[str, Any]:
+    """Options for navigator.credentials.get(): for a passwordless sign-in
+    (no body, or {}), or with a second-step token for that account's passkeys."""
+    if "token" in data:
+        return passkeys.second_step_options(data["token"])
+    return passkeys.sign_in_options(_client())
+
+
+@bp.route("/passkeys/login", methods=["POST"])
+@bp.arguments(PasskeyLoginIn)
+@bp.response(200, UserOut, headers=SET_COOKIE)
+@bp.alt_response(401, **INVALID_PASSKEY)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="passkeyLogin", security=PUBLIC)
+def passkey_login(data: dict[str, Any]) -> service.PublicUser:
+    """Sign in with a passkey, no password: start a session and set its cookie."""
+    new = passkeys.passkey_login(
+        data["challenge_id"],
+        data["credential"],
+        transport.COOKIE,
+        _client(),
+        replaces=transport.cookie_session_id(),
+    )
+    transport.set_cookie(new.session_id)
+    return new.user
+
+
+@bp.route("/passkeys/token", methods=["POST"])
+@bp.arguments(PasskeyLoginIn)
+@bp.response(200, TokenOut)
+@bp.alt_response(401, **INVALID_PASSKEY)
+@bp.alt_response(403, **CROSS_SITE)
+@bp.alt_response(415, schema=ErrorOut, description="Body is not JSON")
+@bp.alt_response(429, **TOO_MANY)
+@bp.alt_response(503, **UNAVAILABLE)
+@bp.doc(operationId="passkeyToken", security=PUBLIC)
+def passkey_token(data: dict[str, Any]) -> dict[str, Any]:
+    """Sign in with a passkey, no password: an opaque bearer token, as /token gives."""
+    new = passkeys.passkey_login(
+        data["challenge_id"], data["credential"], transport.BEARER, _client()
+    )
+    return _token_body(new)

@@ -18,16 +18,20 @@ from app.auth.blocklist import is_common
 from app.auth.event_store import EVENT_TYPES
 from app.auth.service import Credentials
 from app.validation import (
+    BLANK,
     COMMON_PASSWORD,
     CONTROL_CHARACTER,
     INVALID_EMAIL,
     INVALID_RECOVERY_CODE,
     INVALID_TOTP_CODE,
     INVALID_USERNAME,
+    NOT_BASE64URL,
     NOT_BOOLEAN,
     NOT_DICT,
+    NOT_LIST,
     NOT_NULL,
     NOT_OBJECT,
+    NOT_PUBLIC_KEY,
     NOT_STRING,
     NOT_UNICODE,
     ONE_FACTOR,
@@ -485,3 +489,236 @@ class PasswordStepErrorOut(Schema):
         SecondFactorChallengeOut,
         metadata={"description": "Present only with detail 'Second factor required'"},
     )
+
+
+# --- passkeys (WebAuthn) ---------------------------------------------------------
+#
+# A credential arrives as the browser's PublicKeyCredential.toJSON(): binary
+# values in base64url. Its shape is checked here, strictly and with bounds,
+# before py_webauthn (whose own decoder skips stray characters) sees it; what
+# the service receives is rebuilt with only the fields it reads.
+
+PASSKEY_NAME_DOC = {"example": "Laptop", "description": "Shown in the list; 1 to 64 characters"}
+
+
+def base64url(max_length: int, **metadata: Any) -> Text:
+    return Text(
+        required=True,
+        validate=[
+            Length(min=1, max=max_length),
+            FullMatch(r"^[A-Za-z0-9_-]+$", error=NOT_BASE64URL.msg),
+        ],
+        metadata={"format": "base64url", **metadata},
+    )
+
+
+def nested(schema: type[ma.Schema], **kwargs: Any) -> ma.fields.Nested:
+    return ma.fields.Nested(
+        schema, error_messages={"required": REQUIRED.msg, "null": NOT_NULL.msg}, **kwargs
+    )
+
+
+def not_blank(value: str) -> None:
+    if not value.strip():
+        raise ma.ValidationError(BLANK.msg)
+
+
+def passkey_name() -> Text:
+    return Text(
+        required=True,
+        validate=[
+            Length(min=1, max=64),
+            FullMatch(LOGIN_NAME_PATTERN, error=CONTROL_CHARACTER.msg),
+            not_blank,
+        ],
+        metadata=PASSKEY_NAME_DOC,
+    )
+
+
+def public_key_type() -> Text:
+    return Text(
+        required=True,
+        validate=ma.validate.OneOf(["public-key"], error=NOT_PUBLIC_KEY.msg),
+        metadata={"example": "public-key"},
+    )
+
+
+class Part(Schema):
+    """An object inside a body: its own message when it is not one."""
+
+    error_messages = {"type": NOT_DICT.msg}
+
+
+class AttestationResponseIn(Part):
+    client_data_json = base64url(4096, description="clientDataJSON")
+    attestation_object = base64url(16384, description="attestationObject")
+    transports = ma.fields.List(
+        Text(validate=Length(max=32)),
+        validate=ma.validate.Length(max=10),
+        error_messages={"invalid": NOT_LIST.msg, "null": NOT_NULL.msg},
+    )
+
+    def on_bind_field(self, field_name: str, field_obj: ma.fields.Field[Any]) -> None:
+        field_obj.data_key = {
+            "client_data_json": "clientDataJSON",
+            "attestation_object": "attestationObject",
+        }.get(field_name, field_name)
+
+
+class AssertionResponseIn(Part):
+    client_data_json = base64url(4096, description="clientDataJSON")
+    authenticator_data = base64url(4096, description="authenticatorData")
+    signature = base64url(2048)
+    user_handle = Text(
+        allow_none=True,
+        validate=[Length(max=128), FullMatch(r"^[A-Za-z0-9_-]*$", error=NOT_BASE64URL.msg)],
+        metadata={"format": "base64url", "description": "userHandle"},
+    )
+
+    def on_bind_field(self, field_name: str, field_obj: ma.fields.Field[Any]) -> None:
+        field_obj.data_key = {
+            "client_data_json": "clientDataJSON",
+            "authenticator_data": "authenticatorData",
+            "user_handle": "userHandle",
+        }.get(field_name, field_name)
+
+
+class AttestationCredentialIn(Part):
+    """navigator.credentials.create()'s answer, as toJSON() writes it."""
+
+    id = base64url(1366)
+    raw_id = base64url(1366, description="rawId")
+    type = public_key_type()
+    response = nested(AttestationResponseIn, required=True)
+
+    def on_bind_field(self, field_name: str, field_obj: ma.fields.Field[Any]) -> None:
+        field_obj.data_key = "rawId" if field_name == "raw_id" else field_name
+
+    @ma.post_load
+    def to_json(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        response = data["response"]
+        return {
+            "id": data["id"],
+            "rawId": data["raw_id"],
+            "type": data["type"],
+            "response": {
+                "clientDataJSON": response["client_data_json"],
+                "attestationObject": response["attestation_object"],
+                "transports": response.get("transports") or [],
+            },
+        }
+
+
+class AssertionCredentialIn(Part):
+    """navigator.credentials.get()'s answer, as toJSON() writes it."""
+
+    id = base64url(1366)
+    raw_id = base64url(1366, description="rawId")
+    type = public_key_type()
+    response = nested(AssertionResponseIn, required=True)
+
+    def on_bind_field(self, field_name: str, field_obj: ma.fields.Field[Any]) -> None:
+        field_obj.data_key = "rawId" if field_name == "raw_id" else field_name
+
+    @ma.post_load
+    def to_json(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        response = data["response"]
+        rebuilt = {
+            "clientDataJSON": response["client_data_json"],
+            "authenticatorData": response["authenticator_data"],
+            "signature": response["signature"],
+        }
+        if response.get("user_handle"):
+            rebuilt["userHandle"] = response["user_handle"]
+        return {
+            "id": data["id"],
+            "rawId": data["raw_id"],
+            "type": data["type"],
+            "response": rebuilt,
+        }
+
+
+class PasskeyRegisterIn(Schema):
+    credential = nested(AttestationCredentialIn, required=True)
+    name = passkey_name()
+
+
+class PasskeyRenameIn(Schema):
+    name = passkey_name()
+
+
+class PasskeyOptionsIn(Schema):
+    token = Text(
+        validate=Length(min=1, max=100),
+        metadata={
+            "description": "A second-step token (the password step's 401): options for that "
+            "account's passkeys. Without it: a passwordless sign-in."
+        },
+    )
+
+
+class PasskeyLoginIn(Schema):
+    challenge_id = Text(
+        required=True,
+        validate=[Length(min=1, max=100), FullMatch(r"^[A-Za-z0-9_-]+$", error=NOT_BASE64URL.msg)],
+        metadata={"description": "From POST /passkeys/authenticate/options"},
+    )
+    credential = nested(AssertionCredentialIn, required=True)
+
+
+def camel(field: type[ma.fields.Field[Any]], name: str, **kwargs: Any) -> ma.fields.Field[Any]:
+    """A response field named as WebAuthn names it (the options are py_webauthn's JSON)."""
+    return field(attribute=name, data_key=name, **kwargs)
+
+
+class PasskeyOut(Schema):
+    id = ma.fields.Integer(required=True, metadata={"example": 1})
+    name = ma.fields.String(required=True, metadata={"example": "Laptop"})
+    created_at = UtcDateTime(required=True)
+    last_used_at = UtcDateTime(required=True, allow_none=True)
+
+
+class PasskeyRegisteredOut(PasskeyOut):
+    recovery_codes = ma.fields.List(
+        ma.fields.String(),
+        metadata={
+            "description": "Only when this passkey is the account's first second factor: "
+            "ten single-use recovery codes, shown only now",
+            "example": ["k7m2q-x4hpz"],
+        },
+    )
+
+
+class CreationOptionsOut(Schema):
+    """PublicKeyCredentialCreationOptions, JSON-encoded (binary as base64url):
+    what navigator.credentials.create() takes, once decoded."""
+
+    rp = ma.fields.Dict(required=True)
+    user = ma.fields.Dict(required=True)
+    challenge = ma.fields.String(required=True, metadata={"format": "base64url"})
+    pub_key_cred_params = camel(
+        ma.fields.List, "pubKeyCredParams", cls_or_instance=ma.fields.Dict(), required=True
+    )
+    timeout = ma.fields.Integer(required=True, metadata={"description": "Milliseconds"})
+    exclude_credentials = camel(
+        ma.fields.List, "excludeCredentials", cls_or_instance=ma.fields.Dict(), required=True
+    )
+    authenticator_selection = camel(ma.fields.Dict, "authenticatorSelection", required=True)
+    attestation = ma.fields.String(required=True, metadata={"example": "none"})
+
+
+class RequestOptionsOut(Schema):
+    """PublicKeyCredentialRequestOptions, JSON-encoded (binary as base64url):
+    what navigator.credentials.get() takes, once decoded; with the challenge
+    id a passwordless sign-in sends back."""
+
+    challenge_id = ma.fields.String(
+        metadata={"description": "Passwordless sign-in only: send it to /passkeys/login"}
+    )
+    challenge = ma.fields.String(required=True, metadata={"format": "base64url"})
+    timeout = ma.fields.Integer(required=True, metadata={"description": "Milliseconds"})
+    rp_id = camel(ma.fields.String, "rpId", required=True)
+    allow_credentials = camel(
+        ma.fields.List, "allowCredentials", cls_or_instance=ma.fields.Dict(), required=True
+    )
+    user_verification = camel(ma.fields.String, "userVerification", required=True)

@@ -38,9 +38,9 @@ import redis
 from flask import current_app
 from sqlalchemy import func, select
 
-from app.exceptions import InvalidSecondFactor, SecondFactorRequired
+from app.exceptions import SecondFactorRequired
 from app.extensions import db
-from app.models import RecoveryCode, TotpAuthenticator, User
+from app.models import Passkey, RecoveryCode, TotpAuthenticator, User
 
 log = logging.getLogger(__name__)
 
@@ -130,21 +130,20 @@ def store() -> SecondStepStore:
 
 
 def passkey_count(user_id: int) -> int:
-    """The account's passkeys.
-
-    STUB until the passkey branch lands: the lead wires this to the
-    passkeys table (``app/auth/passkeys.py``).
-    """
-    return 0
+    """The account's passkeys."""
+    count = db.session.scalar(
+        select(func.count()).select_from(Passkey).where(Passkey.user_id == user_id)
+    )
+    return int(count or 0)
 
 
 def verify_passkey(user_id: int, credential: Mapping[str, Any]) -> None:
-    """Check a passkey assertion as the account's second factor.
+    """Check a passkey assertion as the account's second factor, or
+    ``InvalidSecondFactor``."""
+    # Imported here: passkeys.py imports service.py, which imports this module.
+    from app.auth import passkeys
 
-    STUB until the passkey branch lands: the lead replaces the call with
-    ``app.auth.passkeys.verify_second_factor``. Until then no assertion passes.
-    """
-    raise InvalidSecondFactor()
+    passkeys.verify_second_factor(user_id, dict(credential))
 
 
 def has_totp(user_id: int) -> bool:

@@ -304,8 +304,11 @@ def login(
     return start_session(user, kind, client, replaces)
 
 
-def start_session(user: User, kind: Kind, client: Client, replaces: str | None) -> NewSession:
-    """A new session of ``kind`` for a user who proved who they are."""
+def start_session(
+    user: User, kind: Kind, client: Client, replaces: str | None = None
+) -> NewSession:
+    """A new session of ``kind`` for a user who has just proved who they
+    are (a password, a passkey), with its ``login`` event."""
     snapshot = snapshot_of(user)
     store = context.sessions()
     if replaces is not None:

@@ -29,6 +29,7 @@ PRODUCTION = {
     "SECOND_FACTOR_KEY": "f" * 48,
     "DATABASE_URL": "postgresql+psycopg://auth@db/auth",
     "REDIS_URL": "redis://cache:6379/0",
+    "WEBAUTHN_RP_ID": "auth.example.com",
 }
 
 
@@ -459,3 +460,89 @@ def test_production_without_trusted_hosts_answers_any_host_with_one_warning() ->
     ]
     assert config_from_env({**PRODUCTION, "TRUSTED_HOSTS": "auth.example.com"}).warnings() == []
     assert config_from_env({**PRODUCTION, "APP_ENV": "development"}).warnings() == []
+
+
+# --- passkeys: the relying party -------------------------------------------------
+
+
+def test_production_refuses_to_start_without_a_relying_party() -> None:
+    env = {name: value for name, value in PRODUCTION.items() if name != "WEBAUTHN_RP_ID"}
+    with pytest.raises(ConfigurationError) as refused:
+        config_from_env(env)
+    assert str(refused.value) == (
+        "APP_ENV=production needs PUBLIC_URL or WEBAUTHN_RP_ID in the environment "
+        "(the host passkeys are bound to)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("public_url", "rp_id", "origins"),
+    [
+        ("https://auth.example.com", "auth.example.com", ["https://auth.example.com"]),
+        (
+            "https://Auth.Example.com:8443/app",
+            "auth.example.com",
+            ["https://auth.example.com:8443"],
+        ),
+        ("http://localhost:5000", "localhost", ["http://localhost:5000"]),
+        ("https://auth.example.com:443", "auth.example.com", ["https://auth.example.com"]),
+    ],
+)
+def test_the_relying_party_comes_from_public_url(
+    public_url: str, rp_id: str, origins: list[str]
+) -> None:
+    env = {name: value for name, value in PRODUCTION.items() if name != "WEBAUTHN_RP_ID"}
+    config = config_from_env({**env, "PUBLIC_URL": public_url})
+    assert rp_id == config.WEBAUTHN_RP_ID
+    assert origins == config.WEBAUTHN_ORIGINS
+    assert config.WEBAUTHN_RP_NAME == "Auth service"
+
+
+def test_an_explicit_relying_party_wins_over_public_url() -> None:
+    config = config_from_env(
+        {
+            **PRODUCTION,
+            "PUBLIC_URL": "https://www.example.com",
+            "WEBAUTHN_RP_ID": "example.com",
+            "WEBAUTHN_ORIGINS": "https://www.example.com,https://app.example.com",
+        }
+    )
+    assert config.WEBAUTHN_RP_ID == "example.com"
+    assert config.WEBAUTHN_ORIGINS == ["https://www.example.com", "https://app.example.com"]
+
+
+def test_an_rp_id_alone_means_its_https_origin() -> None:
+    config = config_from_env(PRODUCTION)
+    assert config.WEBAUTHN_ORIGINS == ["https://auth.example.com"]
+
+
+def test_development_derives_the_relying_party_from_each_request() -> None:
+    config = config_from_env({"APP_ENV": "development"})
+    assert config.WEBAUTHN_RP_ID is None
+    assert config.WEBAUTHN_ORIGINS == []
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WEBAUTHN_RP_ID": "https://auth.example.com"}, "WEBAUTHN_RP_ID must be a host name"),
+        ({"WEBAUTHN_RP_ID": ".example.com"}, "WEBAUTHN_RP_ID must be a host name"),
+        ({"WEBAUTHN_ORIGINS": "https://auth.example.com/"}, "WEBAUTHN_ORIGINS entry"),
+        ({"WEBAUTHN_ORIGINS": "*"}, "WEBAUTHN_ORIGINS must name origins"),
+        ({"WEBAUTHN_ORIGINS": "https://evil.example.org"}, "is not on WEBAUTHN_RP_ID"),
+        ({"WEBAUTHN_ORIGINS": "https://notexample.com"}, "is not on WEBAUTHN_RP_ID"),
+        ({"WEBAUTHN_RP_NAME": " "}, "WEBAUTHN_RP_NAME must be 1 to 64 characters"),
+        ({"RATELIMIT_PASSKEY_PER_IP": "lots"}, "RATELIMIT_PASSKEY_PER_IP must read like"),
+    ],
+)
+def test_bad_relying_party_settings_are_refused(env: dict[str, str], message: str) -> None:
+    base = {**PRODUCTION, "WEBAUTHN_RP_ID": "example.com"}
+    with pytest.raises(ConfigurationError, match=message):
+        config_from_env({**base, **env})
+
+
+def test_subdomain_origins_of_the_rp_id_are_accepted() -> None:
+    config = config_from_env(
+        {**PRODUCTION, "WEBAUTHN_RP_ID": "example.com", "WEBAUTHN_ORIGINS": "https://a.example.com"}
+    )
+    assert config.WEBAUTHN_ORIGINS == ["https://a.example.com"]

@@ -23,7 +23,12 @@ def test_page_and_assets(client: FlaskClient) -> None:
     html = page.text
     assert "<script>" not in html  # no inline code: the policy forbids it
     assert "http://" not in html and "https://" not in html  # noqa: PT018 (no CDN)
-    for asset in ("/static/app.js", "/static/second-factor.js", "/static/app.css"):
+    for asset in (
+        "/static/app.js",
+        "/static/second-factor.js",
+        "/static/passkeys.js",
+        "/static/app.css",
+    ):
         assert asset in html
         response = client.get(asset)
         assert response.status_code == 200
@@ -81,3 +86,14 @@ def test_the_second_factor_script_keeps_its_secrets_in_memory_and_out_of_html(
         assert unsafe not in source
     # The QR code is parsed as SVG and imported as nodes, never as HTML.
     assert 'parseFromString(svgText, "image/svg+xml")' in source
+
+
+def test_the_passkey_script_stores_nothing_and_writes_text_only(client: FlaskClient) -> None:
+    script = client.get("/static/passkeys.js")
+    source = script.text
+    script.close()
+    for forbidden in ("localStorage", "sessionStorage", "document.cookie", "innerHTML",
+                      "insertAdjacentHTML", "eval(", "fetch("):  # fmt: skip
+        assert forbidden not in source  # fetch goes through app.js's call(), same-origin
+    assert "navigator.credentials.create" in source
+    assert "navigator.credentials.get" in source

@@ -73,7 +73,10 @@ class TestOpenApi:
              "listSessions", "endSession", "logoutAll", "changePassword", "forgotPassword",
              "resetPassword", "verifyEmail", "resendVerification", "deleteAccount",
              "listEvents", "loginSecondFactor", "tokenSecondFactor", "secondFactorStatus",
-             "setupTotp", "confirmTotp", "disableTotp", "regenerateRecoveryCodes"]
+             "setupTotp", "confirmTotp", "disableTotp", "regenerateRecoveryCodes",
+             "listPasskeys", "passkeyRegistrationOptions", "registerPasskey",
+             "renamePasskey", "deletePasskey", "passkeyAuthenticationOptions", "passkeyLogin",
+             "passkeyToken"]
         )  # fmt: skip
 
     def test_public_operations_say_so(self, spec: dict[str, Any]) -> None:

@@ -39,6 +39,7 @@ PRODUCTION = {
     "SECOND_FACTOR_KEY": "f" * 48,
     "DATABASE_URL": "postgresql+psycopg://auth@db/auth",
     "REDIS_URL": "redis://cache:6379/0",
+    "WEBAUTHN_RP_ID": "auth.example.com",
 }
 HSTS = "max-age=63072000; includeSubDomains"
 USER = {"username": "ann", "email": "ann@example.com", "password": "Tr0ub4dor&3-horse"}

@@ -18,6 +18,19 @@ from app.extensions import db
 from app.models import User
 from tests.conftest import API, PASSWORD, AuthActions, SessionKeys
 
+# Shaped as a browser sends them; no service call gets this far in this table.
+ATTESTATION = {
+    "id": "AAEC",
+    "rawId": "AAEC",
+    "type": "public-key",
+    "response": {"clientDataJSON": "e30", "attestationObject": "oA", "transports": ["internal"]},
+}
+ASSERTION = {
+    "id": "AAEC",
+    "rawId": "AAEC",
+    "type": "public-key",
+    "response": {"clientDataJSON": "e30", "authenticatorData": "AA", "signature": "AA"},
+}
 VALID = {
     "register": {"username": "eve", "email": "eve@example.com", "password": PASSWORD},
     "login": {"email": "john@example.com", "password": PASSWORD},
@@ -34,7 +47,15 @@ VALID = {
     "totp/confirm": {"code": "123456"},
     "totp/disable": {"code": "123456"},
     "recovery-codes": {"password": PASSWORD},
+    "passkeys/register/options": {"password": PASSWORD},
+    "passkeys/register": {"credential": ATTESTATION, "name": "Laptop"},
+    "passkeys/1/delete": {"password": PASSWORD},
+    "passkeys/authenticate/options": {"token": "x" * 43},
+    "passkeys/login": {"challenge_id": "x" * 43, "credential": ASSERTION},
+    "passkeys/token": {"challenge_id": "x" * 43, "credential": ASSERTION},
+    "passkeys/1": {"name": "Laptop"},  # PATCH
 }
+PATCHED = {"passkeys/1"}
 STRING_FIELDS = {
     "register": ["username", "email", "password"],
     "login": ["email", "password"],
@@ -51,6 +72,19 @@ STRING_FIELDS = {
     "totp/confirm": ["code"],
     "totp/disable": ["code"],
     "recovery-codes": ["password"],
+    "passkeys/register/options": ["password"],
+    "passkeys/register": ["name"],
+    "passkeys/1/delete": ["password"],
+    "passkeys/authenticate/options": ["token"],
+    "passkeys/login": ["challenge_id"],
+    "passkeys/token": ["challenge_id"],
+    "passkeys/1": ["name"],
+}
+# Bodies that carry a WebAuthn credential (PublicKeyCredential.toJSON()).
+CREDENTIAL_FIELDS = {
+    "passkeys/register": ("credential", ATTESTATION),
+    "passkeys/login": ("credential", ASSERTION),
+    "passkeys/token": ("credential", ASSERTION),
 }
 # Fields that may hold any character: a password, or a token (any text that
 # is not a live token is simply not one: a 400, tested in test_lifecycle.py).
@@ -130,6 +164,8 @@ def raw_cases(endpoint: str) -> list[Any]:
     if endpoint == "totp/disable":
         both = {"password": PASSWORD, "code": "123456"}
         cases += [case(json.dumps(both), 422, "password-and-code"), case("{}", 422, "neither")]
+    if endpoint in CREDENTIAL_FIELDS:
+        cases.extend(credential_cases(endpoint))
     if endpoint == "logout-all":
         for label, value in [("string", "yes"), ("int", 1), ("null", None), ("list", [True])]:
             body = json.dumps({"keep_current": value})
@@ -139,10 +175,64 @@ def raw_cases(endpoint: str) -> list[Any]:
     return cases
 
 
-def table() -> list[Any]:
+def without(mapping: dict[str, Any], name: str) -> dict[str, Any]:
+    return {key: value for key, value in mapping.items() if key != name}
+
+
+def credential_cases(endpoint: str) -> list[Any]:
+    """A credential of the wrong type, shape, encoding or size: a 422, before
+    any WebAuthn parser sees it."""
+    field, credential = CREDENTIAL_FIELDS[endpoint]
+    base = VALID[endpoint]
+    response = credential["response"]
+    first = next(iter(response))  # clientDataJSON
+    variants: list[tuple[str, Any]] = [
+        ("null", None),
+        ("string", "AAEC"),
+        ("list", [credential]),
+        ("int", 1),
+        ("empty", {}),
+        ("no-response", {k: v for k, v in credential.items() if k != "response"}),
+        ("response-null", {**credential, "response": None}),
+        ("response-list", {**credential, "response": [response]}),
+        ("response-string", {**credential, "response": "e30"}),
+        ("wrong-type", {**credential, "type": "password"}),
+        ("type-int", {**credential, "type": 1}),
+        ("rawId-plus-slash", {**credential, "rawId": "a+b/"}),
+        ("rawId-padded", {**credential, "rawId": "AAE="}),
+        ("rawId-empty", {**credential, "rawId": ""}),
+        ("rawId-int", {**credential, "rawId": 12}),
+        ("rawId-space", {**credential, "rawId": "AA EC"}),
+        ("rawId-unicode", {**credential, "rawId": "\uff21\uff21\uff25\uff23"}),  # fullwidth
+        ("id-huge", {**credential, "id": "A" * 5000}),
+        (f"{first}-huge", {**credential, "response": {**response, first: "A" * 20000}}),
+        (f"{first}-missing", {**credential, "response": without(response, first)}),
+        (f"{first}-nul", {**credential, "response": {**response, first: "e30\x00"}}),
+        (f"{first}-object", {**credential, "response": {**response, first: {"a": 1}}}),
+    ]  # fmt: skip
+    if "transports" in response:
+        variants += [
+            ("transports-string", {**credential, "response": {**response, "transports": "usb"}}),
+            ("transports-many", {**credential, "response": {**response, "transports": ["x"] * 11}}),
+            ("transports-ints", {**credential, "response": {**response, "transports": [1]}}),
+        ]
+    else:
+        variants += [
+            ("userHandle-int", {**credential, "response": {**response, "userHandle": 5}}),
+            ("userHandle-bad", {**credential, "response": {**response, "userHandle": "a=b"}}),
+            ("signature-huge", {**credential, "response": {**response, "signature": "A" * 3000}}),
+        ]
+    return [
+        case(json.dumps({**base, field: value}), 422, f"{field}-{label}")
+        for label, value in variants
+    ]
+
+
+def table(method: str = "POST") -> list[Any]:
     return [
         pytest.param(endpoint, *case.values, id=f"{endpoint}:{case.id}")
         for endpoint in VALID
+        if (endpoint in PATCHED) == (method == "PATCH")
         for case in raw_cases(endpoint)
     ]
 
@@ -166,9 +256,35 @@ def test_hostile_body(
     content_type: str,
     status: int,
 ) -> None:
+    check_hostile(client, keys, signed_in, "POST", endpoint, body, content_type, status)
+
+
+@pytest.mark.parametrize(("endpoint", "body", "content_type", "status"), table("PATCH"))
+def test_hostile_patch_body(
+    client: FlaskClient,
+    keys: SessionKeys,
+    signed_in: dict[str, str],
+    endpoint: str,
+    body: str | bytes,
+    content_type: str,
+    status: int,
+) -> None:
+    check_hostile(client, keys, signed_in, "PATCH", endpoint, body, content_type, status)
+
+
+def check_hostile(
+    client: FlaskClient,
+    keys: SessionKeys,
+    signed_in: dict[str, str],
+    method: str,
+    endpoint: str,
+    body: str | bytes,
+    content_type: str,
+    status: int,
+) -> None:
     users, sessions = user_count(), keys.everything()
-    response = client.post(
-        f"{API}/{endpoint}", data=body, content_type=content_type, headers=signed_in
+    response = client.open(
+        f"{API}/{endpoint}", method=method, data=body, content_type=content_type, headers=signed_in
     )
     assert response.status_code == status, response.json
     assert response.mimetype == "application/json"

@@ -149,3 +149,42 @@ def test_text_format_outside_production(redis: Any) -> None:
     handler = logging.getLogger("app").handlers[0]
     assert not handler.formatter.__class__.__name__.startswith("Json")  # type: ignore[union-attr]
     assert app.config["LOG_FORMAT"] == "text"
+
+
+def test_passkey_flows_log_no_challenge_credential_or_session(
+    auth: AuthActions, user: Any, log_output: io.StringIO
+) -> None:
+    from tests.softauthn import SoftAuthenticator
+
+    authenticator = SoftAuthenticator()
+    client = auth.client
+    assert auth.login().status_code == 200
+    options = client.post(f"{API}/passkeys/register/options", json={"password": PASSWORD}).json
+    credential = authenticator.create(options)
+    created = client.post(f"{API}/passkeys/register", json={"credential": credential, "name": "k"})
+    assert created.status_code == 201
+    secrets_seen = [
+        options["challenge"],
+        credential["id"],
+        credential["response"]["clientDataJSON"],
+    ]
+    for origin in ("http://localhost", "https://evil.example.com"):
+        sign_in = client.post(f"{API}/passkeys/authenticate/options", json={}).json
+        assertion = authenticator.get(sign_in, origin=origin)
+        client.post(
+            f"{API}/passkeys/login",
+            json={"challenge_id": sign_in["challenge_id"], "credential": assertion},
+        )
+        secrets_seen += [
+            sign_in["challenge_id"],
+            sign_in["challenge"],
+            assertion["response"]["signature"],
+        ]
+    cookie = auth.session_cookie()
+    assert cookie is not None
+    output = log_output.getvalue()
+    for secret in [*secrets_seen, cookie, PASSWORD]:
+        assert secret not in output
+    events = [entry.get("event") for entry in lines(log_output)]
+    assert "passkey_added" in events
+    assert "passkey_refused" in events

@@ -612,6 +612,7 @@ class TestWiring:
                 "SECOND_FACTOR_KEY": "f" * 40,
                 "DATABASE_URL": "sqlite://",
                 "REDIS_URL": "redis://127.0.0.1:1/0",
+                "WEBAUTHN_RP_ID": "auth.example.com",
             }
         )
         config.REDIS_CLIENT = fakeredis.FakeRedis()  # type: ignore[attr-defined]

@@ -45,6 +45,14 @@ OPERATIONS = {
     ("post", "/api/auth/totp/confirm"): "confirmTotp",
     ("post", "/api/auth/totp/disable"): "disableTotp",
     ("post", "/api/auth/recovery-codes"): "regenerateRecoveryCodes",
+    ("get", "/api/auth/passkeys"): "listPasskeys",
+    ("post", "/api/auth/passkeys/register/options"): "passkeyRegistrationOptions",
+    ("post", "/api/auth/passkeys/register"): "registerPasskey",
+    ("patch", "/api/auth/passkeys/{passkey_id}"): "renamePasskey",
+    ("post", "/api/auth/passkeys/{passkey_id}/delete"): "deletePasskey",
+    ("post", "/api/auth/passkeys/authenticate/options"): "passkeyAuthenticationOptions",
+    ("post", "/api/auth/passkeys/login"): "passkeyLogin",
+    ("post", "/api/auth/passkeys/token"): "passkeyToken",
 }
 PROBES = {("get", "/healthz"), ("get", "/readyz")}
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

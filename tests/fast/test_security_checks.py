@@ -139,7 +139,12 @@ class TestCorsPreflight:
 
     @pytest.mark.parametrize(
         ("method", "path"),
-        [("GET", "/me"), ("POST", "/login"), ("DELETE", "/sessions/some-handle")],
+        [
+            ("GET", "/me"),
+            ("POST", "/login"),
+            ("DELETE", "/sessions/some-handle"),
+            ("PATCH", "/passkeys/1"),  # renaming a passkey
+        ],
     )
     def test_the_methods_the_api_uses_are_allowed(
         self, client: FlaskClient, method: str, path: str
@@ -147,7 +152,7 @@ class TestCorsPreflight:
         response = self.preflight(client, f"{API}{path}", method, "content-type")
         assert method.lower() in self.listed(response, "Access-Control-Allow-Methods")
 
-    @pytest.mark.parametrize("method", ["PUT", "PATCH"])
+    @pytest.mark.parametrize("method", ["PUT", "TRACE"])
     def test_other_methods_are_not(self, client: FlaskClient, method: str) -> None:
         response = self.preflight(client, f"{API}/login", method)
         assert method.lower() not in self.listed(response, "Access-Control-Allow-Methods")

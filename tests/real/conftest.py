@@ -183,7 +183,7 @@ def app(app_config: TestingConfig) -> Iterator[Flask]:
         yield app
         db.session.remove()
         with db.engine.begin() as connection:
-            # CASCADE: the second-factor tables refer to users.
+            # CASCADE: the tables that refer to users (second factors, passkeys) empty too.
             connection.execute(sa.text("TRUNCATE users RESTART IDENTITY CASCADE"))
         db.engine.dispose()
 
@@ -214,6 +214,11 @@ def gunicorn_env(real_redis_url: str, key_prefix: str, redis: redis_py.Redis) ->
         # A private outbox: a delivery thread of another run sharing this
         # Redis must never claim (and send elsewhere) this test's mail.
         "MAIL_KEY_PREFIX": f"test-{RUN_ID}-mail:",
+        # Passkeys: tests/softauthn.py signs for this relying party and origin.
+        "WEBAUTHN_RP_ID": "localhost",
+        "WEBAUTHN_ORIGINS": "http://localhost",
+        "RATELIMIT_PASSKEY_PER_IP": "1000 per minute",
+        "RATELIMIT_PASSKEY_OPTIONS_PER_IP": "1000 per minute",
         # Functional tests wait for password work instead of a 503 when they
         # race; test_admission_real.py tests the budget with its own settings.
         "PASSWORD_WORK_WAIT": "10",

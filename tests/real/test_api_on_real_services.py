@@ -10,6 +10,12 @@ from tests.fast.test_errors import (  # noqa: F401
     test_oversized_body_is_413_before_parsing,
     test_wrong_content_type_is_415,
 )
+from tests.fast.test_passkeys import (  # noqa: F401
+    TestPasswordlessSignIn,
+    TestSecondFactor,
+    authenticator,
+    signed_in,
+)
 from tests.fast.test_password_security import TestNoTruncation, TestRehash  # noqa: F401
 from tests.fast.test_register import (  # noqa: F401
     TestDuplicates,
