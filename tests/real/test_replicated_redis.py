@@ -69,6 +69,8 @@ def deployment(
         "APP_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "PASSWORD_PEPPER": secrets.token_urlsafe(48),
+        "SECOND_FACTOR_KEY": secrets.token_urlsafe(48),
+        "WEBAUTHN_RP_ID": "localhost",
         "DATABASE_URL": database_url,
         "REDIS_URL": servers.url,
         "SESSION_KEY_PREFIX": prefix,
