@@ -123,6 +123,38 @@ document.getElementById("passkey-login-button").addEventListener("click", async 
   }
 });
 
+// --- the second step of a password login: a passkey instead of a code --------------
+
+const secondStepForm = $("#second-step-form");
+
+// Shown by second-factor.js when the account's second step takes a passkey.
+document.getElementById("second-step-passkey").addEventListener("click", async () => {
+  clearMessages(secondStepForm);
+  const token = SecondStep.token();
+  if (!token) return;
+  if (!window.PublicKeyCredential) {
+    show(secondStepForm, "This browser cannot use passkeys.", "error");
+    return;
+  }
+  let answer;
+  try {
+    answer = await passkeyForSecondStep(token);
+  } catch (error) {
+    ceremonyFailed(secondStepForm, error);
+    return;
+  }
+  if (!answer.ok) {
+    SecondStep.refused(answer.result);
+    return;
+  }
+  const result = await call("POST", "/login/second-factor", { token, passkey: answer.passkey });
+  if (result.ok) {
+    SecondStep.finished(result);
+  } else {
+    SecondStep.refused(result);
+  }
+});
+
 // --- signed in: the account's passkeys ---------------------------------------------
 
 const passkeysSection = $("#passkeys-section");

@@ -10,7 +10,8 @@
 // --- the second step of a login ------------------------------------------------------
 
 // Also what app/static/passkeys.js uses: SecondStep.token() for its options,
-// SecondStep.finished(result) with the 200 of /login/second-factor.
+// SecondStep.finished(result) with the 200 of /login/second-factor and
+// SecondStep.refused(result) with anything else.
 const SecondStep = (() => {
   const loginForm = $("#login-form");
   const form = $("#second-step-form");
@@ -21,6 +22,8 @@ const SecondStep = (() => {
     clearMessages(form);
     loginForm.hidden = true;
     form.hidden = false;
+    // Offered only when the account has a passkey; passkeys.js wires the button.
+    $("#second-step-passkey").hidden = !challenge.methods.includes("passkey");
     form.querySelector('input[name="code"]').focus();
   }
 
@@ -38,6 +41,17 @@ const SecondStep = (() => {
     showAccount(result.data);
   }
 
+  function refused(result) {
+    if (result.status === 400) {
+      // Spent, expired, or too many wrong factors: start from the password again.
+      end();
+      show(loginForm, `${result.data && result.data.detail}: log in again.`, "error");
+    } else {
+      form.reset();
+      showError(form, result);
+    }
+  }
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearMessages(form);
@@ -48,13 +62,8 @@ const SecondStep = (() => {
     const result = await call("POST", "/login/second-factor", { token: pending.token, ...factor });
     if (result.ok) {
       finished(result);
-    } else if (result.status === 400) {
-      // Spent, expired, or too many wrong codes: start from the password again.
-      end();
-      show(loginForm, `${result.data && result.data.detail}: log in again.`, "error");
     } else {
-      form.reset();
-      showError(form, result);
+      refused(result);
     }
   });
 
@@ -63,6 +72,7 @@ const SecondStep = (() => {
   return {
     begin,
     finished,
+    refused,
     token: () => (pending ? pending.token : null),
     methods: () => (pending ? pending.methods : []),
   };

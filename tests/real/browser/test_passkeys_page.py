@@ -1,6 +1,7 @@
 """Passkeys on the demo page, in real Chromium with its virtual authenticator
 (the DevTools WebAuthn domain, through Playwright's CDP session): add one,
-sign out, sign in with it and no password, rename it, remove it.
+sign out, sign in with it and no password, rename it, remove it; and a
+passkey as the second factor after the password.
 
 WebAuthn needs a secure context and a host name for its relying party:
 the page is opened at http://localhost (not 127.0.0.1), and the service, in
@@ -113,3 +114,64 @@ def test_add_sign_in_with_rename_and_remove_a_passkey(
     expect(page.locator("#passkey-signin-section .message")).to_have_text("Invalid passkey")
     expect_signed_out(page)
     shots.take(page, "removed-passkey-refused")
+
+
+def test_password_then_passkey_as_the_second_factor(
+    context: Any, service: Gunicorn, shots: Shots
+) -> None:
+    page = context.new_page()
+    cdp, authenticator = virtual_authenticator(context, page)
+    base = f"http://localhost:{service.port}"
+    page.goto(base + "/")
+    expect_signed_out(page)
+
+    register(page, **USER)
+    expect(page.locator("#register-form .message")).to_contain_text("Account created for cleo.")
+    log_in(page, USER["username"], USER["password"])
+    expect_signed_in(page, "cleo")
+    section = page.locator("#passkeys-section")
+    section.get_by_label("Your password (to add or remove a passkey)").fill(USER["password"])
+    section.get_by_role("button", name="Add a passkey").click()
+    expect(section.locator(".message")).to_have_text(
+        "Passkey “Passkey” added. Other sessions were signed out."
+    )
+    page.locator("#me-panel").get_by_role("button", name="Log out").click()
+    expect_signed_out(page)
+
+    # The right password alone: the second step, and no session yet.
+    log_in(page, USER["email"], USER["password"])
+    second_step = page.locator("#second-step-form")
+    expect(second_step).to_be_visible()
+    use_passkey = second_step.get_by_role("button", name="Use a passkey")
+    expect(use_passkey).to_be_visible()
+    assert page.request.get(base + "/api/auth/me").status == 401
+    expect(page.locator("body")).to_have_attribute("data-state", "signed-out")
+    shots.take(page, "second-step-passkey")
+
+    # An assertion the server refuses (a bogus signature): said on the form, in text.
+    cdp.send(
+        "WebAuthn.setResponseOverrideBits",
+        {"authenticatorId": authenticator, "isBogusSignature": True},
+    )
+    use_passkey.click()
+    expect(second_step.locator(".message")).to_have_text("Invalid code")
+    expect(second_step).to_be_visible()
+    assert page.request.get(base + "/api/auth/me").status == 401
+    cdp.send(
+        "WebAuthn.setResponseOverrideBits",
+        {"authenticatorId": authenticator, "isBogusSignature": False},
+    )
+
+    # The passkey finishes the login as a code would.
+    use_passkey.click()
+    expect(notice(page)).to_have_text("Logged in as cleo.")
+    expect_signed_in(page, "cleo")
+    expect(second_step).to_be_hidden()
+    me = page.request.get(base + "/api/auth/me")
+    assert me.status == 200
+    assert me.json()["username"] == "cleo"
+    [credential] = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})[
+        "credentials"
+    ]
+    assert credential["signCount"] >= 1
+    shots.take(page, "signed-in-with-password-and-passkey")
