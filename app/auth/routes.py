@@ -658,6 +658,7 @@ def list_passkeys() -> list[passkeys.PasskeyView]:
 @bp.alt_response(429, **TOO_MANY)
 @bp.alt_response(503, **UNAVAILABLE)
 @bp.doc(operationId="passkeyRegistrationOptions", security=SESSION_AUTH)
+@gated
 def passkey_registration_options(data: dict[str, str]) -> dict[str, Any]:
     """Options for navigator.credentials.create(), after the password. Only
     this session can finish the registration, within 5 minutes, once."""

@@ -199,6 +199,7 @@ class TestOverTheApi:
             "/account/delete",
             "/totp/setup",
             "/recovery-codes",
+            "/passkeys/register/options",
         ],
     )
     def test_the_gate_refuses_every_password_view_before_the_app(
