@@ -251,6 +251,7 @@ class TestLazySessions:
         for sid in (token, cookie):
             keys.redis.expire(keys.of(sid), 100)
         commands.clear()
+        extra = dict(extra)  # the parameter's own dict stays whole for a rerun
         headers = {**extra.pop("headers", {}), **bearer(token)}
         response = auth.client.open(path, method=method, headers=headers, **extra)
         assert response.status_code < 500
