@@ -161,13 +161,22 @@ def recovery_codes_left(user_id: int) -> int:
 
 
 def methods_of(user_id: int) -> list[str]:
-    """What the account's second step accepts; empty: it has no second factor."""
-    totp = has_totp(user_id)
-    passkeys = passkey_count(user_id)
+    """What the account's second step accepts; empty: it has no second factor.
+    One query: every password login asks it."""
+
+    def count(model: Any) -> Any:
+        return (
+            select(func.count()).select_from(model).where(model.user_id == user_id)
+        ).scalar_subquery()
+
+    row = db.session.execute(
+        select(count(TotpAuthenticator), count(RecoveryCode), count(Passkey))
+    ).one()
+    totp, codes, passkeys = (int(value or 0) for value in row)
     if not totp and not passkeys:
         return []
     methods = ["totp"] if totp else []
-    if recovery_codes_left(user_id):
+    if codes:
         methods.append("recovery_code")
     if passkeys:
         methods.append("passkey")
